@@ -1,0 +1,1 @@
+//! Session keys and correlations, shared by record, inspect and replay. (to be built)

@@ -1,0 +1,19 @@
+//! reprise: record real user sessions against an HTTP API through a proxy, replay them as
+//! load — multiplied, time-compressed, ids rewritten, think time kept — and report where the
+//! service breaks.
+//!
+//! Stages are joined by files: `record` → `.trace.zst` → `replay` → `summary.json` → `report`.
+//! Dependencies point one way: `trace`, `metrics`, `profile`, `mock` use nothing of ours;
+//! `record` uses `trace` and `correlate`; `replay` uses `trace`, `correlate`, `metrics`;
+//! `report` uses `metrics`; only `cmd` uses everything.
+
+pub mod cli;
+pub mod cmd;
+pub mod correlate;
+pub mod metrics;
+pub mod mock;
+pub mod profile;
+pub mod record;
+pub mod replay;
+pub mod report;
+pub mod trace;

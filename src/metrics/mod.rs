@@ -1,0 +1,10 @@
+//! Measurements: HDR histograms, failure counters, time series and the run summary.
+//!
+//! Uses nothing else of ours. Recording happens per worker (no shared lock per request);
+//! workers' figures merge through [`Hist::add`] and [`HistSummary::merged`].
+
+mod hist;
+pub mod summary;
+
+pub use hist::{Hist, HistSummary};
+pub use summary::Summary;

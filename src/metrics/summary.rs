@@ -1,0 +1,272 @@
+//! `summary.json`: every figure of a run, versioned, mergeable.
+//!
+//! Written by `replay` at the end of a run and read by `report`. Every histogram is carried
+//! as a [`HistSummary`] (figures plus the lossless encoding), so shard summaries merge
+//! exactly: counts add, histograms merge, series align on wall-clock seconds.
+//!
+//! Schema changes that break readers bump [`SCHEMA_VERSION`]; adding optional fields does not.
+
+use super::HistSummary;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "reprise.summary";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// Always [`SCHEMA_VERSION`] when written by this build.
+    pub version: u32,
+    pub run: RunInfo,
+    pub totals: Totals,
+    /// Per endpoint template (`POST /session/continue`), sorted by name.
+    pub endpoints: Vec<EndpointStats>,
+    /// Failures grouped by endpoint, kind and detail.
+    pub failures: Vec<FailureRow>,
+    pub sessions: Sessions,
+    /// One entry per wall-clock second of the run, in order.
+    pub series: Vec<SeriesPoint>,
+    /// Conversation-aware measures (nodes, turns, streaming, Server-Timing, divergence,
+    /// isolation). Empty when nothing was measured.
+    #[serde(default)]
+    pub conversation: Conversation,
+    /// Threshold verdicts, when thresholds were given.
+    #[serde(default)]
+    pub thresholds: Vec<Verdict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunInfo {
+    /// Run name (the report directory's name).
+    pub name: String,
+    /// `reprise x.y.z`.
+    pub tool: String,
+    /// Recording files replayed.
+    pub recordings: Vec<String>,
+    pub target: String,
+    /// Profile file, when one was used.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// RFC 3339 (µs) wall-clock start and end.
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_s: f64,
+    /// True when the run was stopped early (Ctrl-C, or the target was unreachable).
+    pub aborted: bool,
+    #[serde(default)]
+    pub abort_reason: Option<String>,
+    pub workload: Workload,
+    pub speed: f64,
+    /// `think` or `schedule`.
+    pub timing: String,
+    pub timeout_s: f64,
+    pub seed: u64,
+    /// Shard `i/n` of a split run, or null.
+    #[serde(default)]
+    pub shard: Option<String>,
+    /// Names of the summaries merged into this one (empty for a single run).
+    #[serde(default)]
+    pub merged_from: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Workload {
+    Closed { users: u64, spawn_rate: f64 },
+    Open { multiply: u64 },
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload::Closed {
+            users: 0,
+            spawn_rate: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Totals {
+    pub requests: u64,
+    pub failures: u64,
+    /// failures / requests (0 when no request).
+    pub error_rate: f64,
+    /// 1 − error_rate.
+    pub success_rate: f64,
+    /// requests / duration.
+    pub rps: f64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    /// Send → last byte.
+    pub latency: HistSummary,
+    /// Send → response head.
+    pub ttfb: HistSummary,
+    /// Intended send → last byte (coordinated-omission corrected); equals `latency` plus lag.
+    pub corrected_latency: HistSummary,
+    /// Actual − intended send time: the replayer's own health.
+    pub lag: HistSummary,
+    /// Peak concurrent virtual users.
+    pub peak_users: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct EndpointStats {
+    /// `METHOD /path/{template}`.
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub bytes_received: u64,
+    pub latency: HistSummary,
+    pub ttfb: HistSummary,
+}
+
+/// Failure kinds, as they appear in `failures[].kind`.
+pub mod kind {
+    pub const CONNECT: &str = "connect";
+    pub const TIMEOUT: &str = "timeout";
+    /// The connection broke mid-exchange (reset, closed early).
+    pub const IO: &str = "io";
+    /// A 4xx/5xx status; the detail is the code.
+    pub const STATUS: &str = "status";
+    /// A request needed a value its virtual user never received.
+    pub const CORRELATION: &str = "correlation";
+    /// A response named another virtual user's session.
+    pub const CROSS_TALK: &str = "cross_talk";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FailureRow {
+    /// Endpoint name, as in `endpoints[].name`.
+    pub endpoint: String,
+    /// One of [`kind`].
+    pub kind: String,
+    /// Status code, error message or missing value: what a user needs to find the cause.
+    pub detail: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Sessions {
+    pub started: u64,
+    pub completed: u64,
+    pub aborted: u64,
+    /// Aborted sessions by reason (`correlation`, `connect`, `stopped`, …).
+    #[serde(default)]
+    pub aborted_by_reason: BTreeMap<String, u64>,
+    /// Session duration, first send → last response.
+    #[serde(default)]
+    pub duration: HistSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SeriesPoint {
+    /// Unix time, whole seconds (wall clock), the second this point covers.
+    pub t: i64,
+    pub requests: u64,
+    pub failures: u64,
+    /// Active virtual users at the end of the second.
+    pub users: u64,
+    /// Latency of requests completed in this second.
+    pub latency: HistSummary,
+    /// Lag p99 in this second, ms.
+    pub lag_p99_ms: f64,
+}
+
+/// Conversation-aware measures. Keys of the maps are names users write in thresholds
+/// (`node['AR→TC']`, `server_timing.checkpoint_save`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Conversation {
+    /// Latency per node transition `FROM→TO` (`→START` for the first response).
+    #[serde(default)]
+    pub nodes: BTreeMap<String, HistSummary>,
+    /// The same, as the recording measured it.
+    #[serde(default)]
+    pub recorded_nodes: BTreeMap<String, HistSummary>,
+    /// Latency per turn index of the conversation endpoint (`1`, `2`, …).
+    #[serde(default)]
+    pub turns: BTreeMap<String, HistSummary>,
+    #[serde(default)]
+    pub recorded_turns: BTreeMap<String, HistSummary>,
+    /// Per endpoint name.
+    #[serde(default)]
+    pub streaming: BTreeMap<String, Streaming>,
+    /// Per Server-Timing metric name; durations as reported by the server.
+    #[serde(default)]
+    pub server_timing: BTreeMap<String, HistSummary>,
+    #[serde(default)]
+    pub server_timing_malformed: u64,
+    /// Configured JSON pointers counted when truthy, e.g. `/simulation_triggered`.
+    #[serde(default)]
+    pub fields: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub divergence: Divergence,
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Streaming {
+    pub responses: u64,
+    /// Send → first complete event.
+    pub ttft: HistSummary,
+    /// Between consecutive events.
+    pub gap: HistSummary,
+    /// Events per response (a count, stored in the histogram as plain numbers, not µs).
+    pub events: HistSummary,
+    /// Send → end of stream.
+    pub duration: HistSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Divergence {
+    /// Turns compared (live node vs recorded node of the same exchange).
+    pub compared: u64,
+    pub diverged: u64,
+    /// Per recorded node: `[compared, diverged]`.
+    #[serde(default)]
+    pub by_node: BTreeMap<String, NodeDivergence>,
+    /// Sessions by the first turn at which they diverged (`"3"` → 12 sessions).
+    #[serde(default)]
+    pub first_turn: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct NodeDivergence {
+    pub compared: u64,
+    pub diverged: u64,
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Isolation {
+    pub cross_talk: u64,
+    /// A few examples, for the report.
+    #[serde(default)]
+    pub examples: Vec<CrossTalkExample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CrossTalkExample {
+    pub endpoint: String,
+    /// The session this virtual user owns.
+    pub expected: String,
+    /// The other user's session the response named.
+    pub found: String,
+}
+
+/// One threshold and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The expression as written, e.g. `p95 < 5s`.
+    pub expr: String,
+    /// The measured value in the expression's unit (ms for durations, % for rates), or null
+    /// when the metric was not measured.
+    pub value: Option<f64>,
+    pub ok: bool,
+    /// Human-readable measured value, e.g. `4.21s`.
+    pub observed: String,
+}

@@ -1,0 +1,1 @@
+//! Profile files (profiles/*.toml). (to be built)
