@@ -1,1 +1,0 @@
-//! Session keys and correlations, shared by record, inspect and replay. (to be built)
