@@ -198,7 +198,7 @@ fn session(
 
     let mut steps: Vec<Step> = Vec::with_capacity(exs.len());
     for (i, ex) in exs.iter().enumerate() {
-        let path_t = template::path_template(&ex.req.path, &ids);
+        let path_t = template::path(&ex.req.path, &ids);
         let method = ex.req.method.to_ascii_uppercase();
         let name = format!("{method} {path_t}");
         let route = *route_ids.entry(name.clone()).or_insert_with(|| {
