@@ -348,12 +348,14 @@ async fn play<W: WorkerMeasure>(
         Job::Closed { user, at, .. } => (user, at),
         Job::Open { n, at, .. } => (n, at),
     };
+    // the client is built before the start so its set-up never shows as lag
+    let client = Client::new(cc);
     tokio::select! {
         _ = sleep_until(start + at) => {}
         _ = w.stop.cancelled() => return,
     }
     w.rec.borrow_mut().user_started();
-    match Client::new(cc) {
+    match client {
         Err(e) => w.rec.borrow_mut().record_unsent(
             0,
             Failure {
