@@ -5,9 +5,13 @@
 
 pub mod conversation;
 mod hist;
+pub mod recorder;
+pub mod series;
 pub mod server_timing;
 pub mod sse;
 pub mod summary;
 
 pub use hist::{Hist, HistSummary};
+pub use recorder::{Failure, Recorder, Sample};
+pub use series::Second;
 pub use summary::Summary;
