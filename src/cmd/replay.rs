@@ -4,7 +4,7 @@ use super::Exit;
 use crate::cli::{ReplayArgs, TimingArg};
 use crate::metrics::summary::RunInfo;
 use crate::metrics::Summary;
-use crate::replay::{self, console, Config, NoMeasure, Plan, Speed, Timing, Workload};
+use crate::replay::{self, console, Config, Plan, Speed, Timing, Workload};
 use crate::trace;
 use anyhow::{bail, Context};
 use http::{HeaderName, HeaderValue};
@@ -50,7 +50,7 @@ pub fn execute(
     let summary = match replay::run(
         plan,
         config,
-        Arc::new(NoMeasure),
+        Arc::new(replay::conversation::Conversation::default()),
         cancel,
         |p| eprintln!("{}", console::live_line(p)),
         info,
@@ -64,6 +64,10 @@ pub fn execute(
     };
     let path = write_summary(&summary, report)?;
     println!("\n{}", console::table(&summary));
+    let conversation = crate::report::conversation::render(&summary.conversation);
+    if !conversation.is_empty() {
+        println!("\n{conversation}");
+    }
     println!("summary: {}", path.display());
     Ok(if summary.run.aborted {
         Exit::Aborted
