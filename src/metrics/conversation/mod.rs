@@ -21,7 +21,10 @@
 //! - **Isolation**: the session id at [`Config::session_pointer`] of the session's first
 //!   response is claimed in the run-wide [`IssuedIds`]; a claim that fails (the id was issued
 //!   to another user) or a later response naming an id that is not the user's own but was
-//!   issued to another user is one cross-talk failure. An id nobody was issued is not.
+//!   issued to another user is one cross-talk failure. An id nobody was issued is not. The
+//!   check for an id claimed by a user whose start response arrived *after* the response
+//!   naming it is settled when the summary is taken (so a race between users never hides
+//!   a cross-talk).
 //! - **Fields**: each configured pointer counts responses where its value is truthy (true, a
 //!   non-zero number, a non-empty string, array or object).
 //!
@@ -211,6 +214,8 @@ pub struct Recorder {
     first_diverged_turn: BTreeMap<u32, u64>,
     cross_talk: u64,
     examples: Vec<CrossTalkExample>,
+    /// Responses naming an id not (yet) issued when they arrived.
+    unresolved: Vec<CrossTalkExample>,
     sessions: summary::Sessions,
     session_duration: Hist,
 }
@@ -238,6 +243,7 @@ impl Recorder {
             first_diverged_turn: BTreeMap::new(),
             cross_talk: 0,
             examples: Vec::new(),
+            unresolved: Vec::new(),
             sessions: summary::Sessions::default(),
             session_duration: Hist::new(),
         }
@@ -352,7 +358,23 @@ impl Recorder {
             return;
         };
         let crossed = match &session.own {
-            Some(own) => **own != **named && self.issued.contains(named),
+            Some(own) if **own == **named => false,
+            Some(own) => {
+                if self.issued.contains(named) {
+                    true
+                } else {
+                    // perhaps issued to a user whose start response is still being read:
+                    // decided when the summary is taken, after every claim
+                    if self.unresolved.len() < MAX_UNRESOLVED {
+                        self.unresolved.push(CrossTalkExample {
+                            endpoint: endpoint.to_string(),
+                            expected: own.to_string(),
+                            found: named.clone(),
+                        });
+                    }
+                    false
+                }
+            }
             None => {
                 let fresh = self.issued.claim(named);
                 session.own = Some(named.as_str().into());
@@ -494,6 +516,9 @@ impl Recorder {
         let room = self.cfg.max_examples.saturating_sub(self.examples.len());
         self.examples
             .extend(other.examples.iter().take(room).cloned());
+        let room = MAX_UNRESOLVED.saturating_sub(self.unresolved.len());
+        self.unresolved
+            .extend(other.unresolved.iter().take(room).cloned());
         self.sessions.started += other.sessions.started;
         self.sessions.completed += other.sessions.completed;
         self.sessions.aborted += other.sessions.aborted;
@@ -505,6 +530,23 @@ impl Recorder {
                 .or_default() += n;
         }
         self.session_duration.add(&other.session_duration);
+    }
+
+    /// Cross-talk so far: the responses counted on arrival, plus those that named an id
+    /// which was issued only after they arrived (a start response read later).
+    fn isolation(&self) -> summary::Isolation {
+        let late: Vec<&CrossTalkExample> = self
+            .unresolved
+            .iter()
+            .filter(|u| self.issued.contains(&u.found))
+            .collect();
+        let mut examples = self.examples.clone();
+        let room = self.cfg.max_examples.saturating_sub(examples.len());
+        examples.extend(late.iter().take(room).map(|&e| e.clone()));
+        summary::Isolation {
+            cross_talk: self.cross_talk + late.len() as u64,
+            examples,
+        }
     }
 
     fn transition_name(&self, (from, to): (u32, u32)) -> String {
@@ -584,10 +626,7 @@ impl Recorder {
                     .map(|(t, &n)| (t.to_string(), n))
                     .collect(),
             },
-            isolation: summary::Isolation {
-                cross_talk: self.cross_talk,
-                examples: self.examples.clone(),
-            },
+            isolation: self.isolation(),
         }
     }
 }
@@ -603,6 +642,10 @@ fn node_divergence(compared: u64, diverged: u64) -> NodeDivergence {
         },
     }
 }
+
+/// Responses naming a not-yet-issued id kept per recorder for the late check; past it,
+/// such responses are not checked (an id nobody is ever issued is not cross-talk anyway).
+pub const MAX_UNRESOLVED: usize = 10_000;
 
 /// Turns past this index share its histogram (key `"50"` then means 50th and later), so a
 /// runaway session cannot grow memory.

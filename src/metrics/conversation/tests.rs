@@ -198,6 +198,39 @@ fn cross_talk_counts_only_ids_issued_to_other_users() {
 }
 
 #[test]
+fn cross_talk_naming_an_id_claimed_later_is_counted_at_summary_time() {
+    let issued = Arc::new(IssuedIds::new());
+    let cfg = Arc::new(Config::default());
+    let mut a = Recorder::new(cfg.clone(), issued.clone());
+    let mut b = Recorder::new(cfg, issued);
+    let mut sa = a.start_session();
+    a.exchange(&mut sa, &live(START_EP, 1, node("APK", "ta")));
+    // a's response names tb before b has read its start response
+    a.exchange(&mut sa, &live(CONT, 1, node("CI", "tb")));
+    a.exchange(&mut sa, &live(CONT, 1, node("GE", "nobody")));
+    assert_eq!(a.summary().isolation.cross_talk, 0);
+    let mut sb = b.start_session();
+    b.exchange(&mut sb, &live(START_EP, 1, node("APK", "tb")));
+    let i = a.summary().isolation;
+    assert_eq!(
+        i.cross_talk, 1,
+        "tb was issued after all; `nobody` never was"
+    );
+    assert_eq!(i.examples[0].found, "tb");
+    // and it survives a merge
+    let mut m = Recorder::new(Arc::new(Config::default()), Arc::new(IssuedIds::new()));
+    m.merge(&a);
+    assert_eq!(
+        m.summary().isolation.cross_talk,
+        0,
+        "resolved against the merged recorder's ids"
+    );
+    let mut n = Recorder::new(a.cfg.clone(), a.issued.clone());
+    n.merge(&a);
+    assert_eq!(n.summary().isolation.cross_talk, 1);
+}
+
+#[test]
 fn cross_talk_examples_are_capped() {
     let issued = Arc::new(IssuedIds::new());
     issued.claim("other");
