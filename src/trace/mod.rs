@@ -13,7 +13,7 @@ mod reader;
 mod writer;
 
 pub use model::*;
-pub use reader::{Integrity, Reader, TornTail};
+pub use reader::{Integrity, Reader, TornTail, MAX_FRAME_BYTES};
 pub use writer::{Writer, WriterStats, FRAME_MAX_AGE, FRAME_MAX_EXCHANGES};
 
 use std::path::PathBuf;
@@ -24,7 +24,9 @@ pub enum Error {
     Empty { path: PathBuf },
     #[error("{path}: not a reprise trace ({reason})")]
     NotATrace { path: PathBuf, reason: String },
-    #[error("{path}: trace version {found} is newer than this reprise reads ({max}); upgrade reprise")]
+    #[error(
+        "{path}: trace version {found} is newer than this reprise reads ({max}); upgrade reprise"
+    )]
     Version { path: PathBuf, found: u32, max: u32 },
     #[error("{path}: {source}")]
     Io {
