@@ -24,7 +24,7 @@ mod tee;
 
 pub use proxy::Proxy;
 pub use redact::Redaction;
-pub use sink::Live;
+pub use sink::{Live, Probe};
 
 use crate::correlate::session;
 use std::net::SocketAddr;

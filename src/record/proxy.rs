@@ -152,6 +152,11 @@ impl Proxy {
         self.counters.live()
     }
 
+    /// A handle on the live counters that outlives borrows of the proxy.
+    pub fn probe(&self) -> super::Probe {
+        super::Probe(self.counters.clone())
+    }
+
     /// A token that, once cancelled during [`Proxy::finish`], ends the grace period at once
     /// (a second Ctrl-C).
     pub fn abort_token(&self) -> CancellationToken {

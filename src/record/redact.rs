@@ -6,6 +6,10 @@
 //! - A JSON pointer is applied to request and response bodies that are JSON; the value at the
 //!   pointer, whatever its type, becomes the string [`REDACTED`]. A body that is not JSON
 //!   (e.g. truncated at the cap) cannot be searched by pointer and is kept as it is.
+//! - A string value found at a redacted pointer is a known secret of its exchange: every
+//!   occurrence of it (of at least [`MIN_SCRUB_LEN`] bytes) in the exchange's other JSON
+//!   strings and text bodies is replaced too, so an API that echoes a request field back
+//!   does not leak it through the response.
 
 use super::Error;
 use crate::correlate::session::check_pointer;
@@ -89,14 +93,57 @@ impl Redaction {
         }
     }
 
-    /// Replaces the values at the configured pointers of a JSON body.
-    pub fn apply_body(&self, body: &mut Body) {
+    /// Replaces the values at the configured pointers of a JSON body; the string values
+    /// replaced are added to `secrets`.
+    pub fn apply_body(&self, body: &mut Body, secrets: &mut Vec<String>) {
         if let BodyData::Json(v) = &mut body.data {
             for p in &self.json {
                 if let Some(slot) = v.pointer_mut(p) {
-                    *slot = Value::String(REDACTED.to_string());
+                    let old = std::mem::replace(slot, Value::String(REDACTED.to_string()));
+                    collect_strings(&old, secrets);
                 }
             }
+        }
+    }
+
+    /// Replaces every occurrence of the known `secrets` in a body.
+    pub fn scrub(&self, body: &mut Body, secrets: &[String]) {
+        if secrets.is_empty() {
+            return;
+        }
+        match &mut body.data {
+            BodyData::Json(v) => scrub_value(v, secrets),
+            BodyData::Text(t) => scrub_str(t, secrets),
+            BodyData::Base64(_) => {}
+        }
+    }
+}
+
+/// Secrets shorter than this are not searched for elsewhere (they would match by chance).
+pub const MIN_SCRUB_LEN: usize = 4;
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.len() >= MIN_SCRUB_LEN => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
+
+fn scrub_value(v: &mut Value, secrets: &[String]) {
+    match v {
+        Value::String(s) => scrub_str(s, secrets),
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub_value(x, secrets)),
+        Value::Object(o) => o.values_mut().for_each(|x| scrub_value(x, secrets)),
+        _ => {}
+    }
+}
+
+fn scrub_str(s: &mut String, secrets: &[String]) {
+    for secret in secrets {
+        if s.contains(secret.as_str()) {
+            *s = s.replace(secret.as_str(), REDACTED);
         }
     }
 }
@@ -136,11 +183,25 @@ mod tests {
         assert_eq!(h[1].1, REDACTED);
         let raw = json!({"auth": {"password": 1234, "user": "u"}}).to_string();
         let mut body = Body::from_bytes(raw.as_bytes(), raw.len() as u64);
-        r.apply_body(&mut body);
+        let mut secrets = Vec::new();
+        r.apply_body(&mut body, &mut secrets);
         assert_eq!(
             body.json(),
             Some(&json!({"auth": {"password": REDACTED, "user": "u"}}))
         );
+        assert!(secrets.is_empty(), "numbers are not searched for");
+        let raw = json!({"auth": {"password": "hunter22"}, "echo": ["x hunter22 y"]}).to_string();
+        let mut body = Body::from_bytes(raw.as_bytes(), raw.len() as u64);
+        r.apply_body(&mut body, &mut secrets);
+        assert_eq!(secrets, ["hunter22"]);
+        r.scrub(&mut body, &secrets);
+        let mut text = Body::from_bytes(b"you said hunter22", 17);
+        r.scrub(&mut text, &secrets);
+        assert_eq!(
+            body.json(),
+            Some(&json!({"auth": {"password": REDACTED}, "echo": ["x [redacted] y"]}))
+        );
+        assert_eq!(text.data, BodyData::Text("you said [redacted]".into()));
     }
 
     #[test]

@@ -131,6 +131,16 @@ impl std::fmt::Display for Live {
     }
 }
 
+/// A cheap, cloneable handle on a proxy's live counters (for a status line).
+#[derive(Debug, Clone)]
+pub struct Probe(pub(crate) Arc<Counters>);
+
+impl Probe {
+    pub fn live(&self) -> Live {
+        self.0.live()
+    }
+}
+
 /// The request path's handle on the queue.
 #[derive(Clone)]
 pub(crate) struct Sink {
@@ -295,11 +305,14 @@ fn encode(c: Captured, enc: &Encoder) -> (Exchange, Option<String>) {
     );
     let mut req_headers = headers(&c.req_headers);
     enc.redaction.apply_headers(&mut req_headers);
-    enc.redaction.apply_body(&mut req_body);
+    let mut secrets = Vec::new();
+    enc.redaction.apply_body(&mut req_body, &mut secrets);
     if let Some(r) = res.as_mut() {
         enc.redaction.apply_headers(&mut r.headers);
-        enc.redaction.apply_body(&mut r.body);
+        enc.redaction.apply_body(&mut r.body, &mut secrets);
+        enc.redaction.scrub(&mut r.body, &secrets);
     }
+    enc.redaction.scrub(&mut req_body, &secrets);
     let sent_at = enc.start_wall
         + chrono::Duration::from_std(c.t).unwrap_or_else(|_| chrono::Duration::zero());
     let exchange = Exchange {
