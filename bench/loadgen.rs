@@ -49,7 +49,9 @@ fn parse() -> Result<Args, String> {
             "--rate" => args.rate = val()?.parse().map_err(|_| "bad --rate")?,
             "--duration" => args.duration = secs(val()?)?,
             "--warmup" => args.warmup = secs(val()?)?,
-            "--connections" => args.connections = val()?.parse().map_err(|_| "bad --connections")?,
+            "--connections" => {
+                args.connections = val()?.parse().map_err(|_| "bad --connections")?
+            }
             "--method" => args.method = val()?.parse().map_err(|_| "bad --method")?,
             "--body" => args.body = Bytes::from(val()?),
             url => args.url = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?,
@@ -88,7 +90,11 @@ async fn connection(
         lateness: Some(hist()),
         ..Tally::default()
     };
-    let path = args.url.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path = args
+        .url
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let mut i = index as u64;
     while i < total {
         let due = start + Duration::from_secs_f64(i as f64 / args.rate);
