@@ -345,3 +345,36 @@ fn bad_files_exit_2_with_one_line_naming_the_file() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn a_response_broken_mid_body_counts_as_status_and_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.trace.zst");
+    let mut x = exchange(
+        0,
+        Some(A),
+        "POST",
+        "/session/continue/stream",
+        0,
+        MS,
+        200,
+        json!(null),
+    );
+    x.error = Some(reprise::trace::ExchangeError {
+        kind: "upstream_body".into(),
+        message: "connection reset".into(),
+    });
+    let mut w = Writer::create(&path, &Header::new(Default::default())).unwrap();
+    w.append(&x).unwrap();
+    drop(w); // no footer
+    let r = inspect::inspect(&path, &Config::default()).unwrap();
+    assert_eq!(r.statuses.into_iter().collect::<Vec<_>>(), [(200, 1)]);
+    assert_eq!(
+        r.errors.into_iter().collect::<Vec<_>>(),
+        [("upstream_body".to_string(), 1)]
+    );
+    assert_eq!(r.endpoints[0].failures, 1);
+    assert_eq!(r.integrity.footer, None);
+    assert_eq!(r.integrity.footer_matches, None);
+    assert_eq!(r.think_time, None);
+}

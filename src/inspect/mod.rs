@@ -80,7 +80,8 @@ pub struct Report {
     pub distinct_node_paths: u64,
     /// Status code → responses.
     pub statuses: BTreeMap<u16, u64>,
-    /// Error kind → exchanges that got no complete response.
+    /// Error kind → exchanges that failed (`error.kind`; `no_response` when a record has
+    /// neither `res` nor `error`). A response broken mid-body counts here and in `statuses`.
     pub errors: BTreeMap<String, u64>,
     pub integrity: Integrity,
 }
@@ -99,7 +100,7 @@ pub struct Endpoint {
     /// `METHOD /path/{template}`.
     pub name: String,
     pub count: u64,
-    /// Exchanges with no response, or a 5xx.
+    /// Exchanges with an error, no response, or a 5xx.
     pub failures: u64,
     /// Send to last byte, milliseconds.
     pub p50_ms: f64,
@@ -193,13 +194,16 @@ pub fn inspect(path: &Path, config: &Config) -> Result<Report, Error> {
         let name = endpoint_name(&x, config);
         let acc = endpoints.entry(name).or_default();
         acc.hist.record_us(x.done_us);
-        if x.res.as_ref().is_none_or(|r| r.status >= 500) {
+        if x.error.is_some() || x.res.as_ref().is_none_or(|r| r.status >= 500) {
             acc.failures += 1;
         }
+        if let Some(res) = &x.res {
+            *statuses.entry(res.status).or_insert(0) += 1;
+        }
         match (&x.res, &x.error) {
-            (Some(res), _) => *statuses.entry(res.status).or_insert(0) += 1,
-            (None, Some(err)) => *errors.entry(err.kind.clone()).or_insert(0) += 1,
+            (_, Some(err)) => *errors.entry(err.kind.clone()).or_insert(0) += 1,
             (None, None) => *errors.entry("no_response".to_string()).or_insert(0) += 1,
+            (Some(_), None) => {}
         }
         match &x.session {
             None => without_session += 1,
