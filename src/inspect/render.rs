@@ -165,7 +165,7 @@ fn ms(v: f64) -> String {
     }
 }
 
-/// `72.3 s`, `12 min 5 s`, `3 h 2 min`.
+/// `42.3 s`, `12 min 5 s`, `3 h 2 min`.
 fn seconds(s: f64) -> String {
     if s < 60.0 {
         format!("{s:.1} s")
@@ -189,7 +189,8 @@ mod tests {
         assert_eq!(ms(0.25), "0.25 ms");
         assert_eq!(ms(812.4), "812 ms");
         assert_eq!(ms(1984.0), "1.98 s");
-        assert_eq!(seconds(72.34), "72.3 s");
+        assert_eq!(seconds(42.34), "42.3 s");
+        assert_eq!(seconds(72.0), "1 min 12 s");
         assert_eq!(seconds(725.0), "12 min 5 s");
         assert_eq!(seconds(10_920.0), "3 h 2 min");
     }
