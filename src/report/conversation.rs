@@ -13,14 +13,16 @@ use std::fmt::Write as _;
 
 pub const MAX_ROWS: usize = 12;
 
-/// `850ms`, `1.24s`, `0.31ms`.
+/// `1.24s`, `850ms`, `2.31ms`, `310µs`, `4µs`.
 pub fn fmt_ms(ms: f64) -> String {
     if ms >= 1000.0 {
         format!("{:.2}s", ms / 1000.0)
     } else if ms >= 10.0 {
         format!("{ms:.0}ms")
-    } else {
+    } else if ms >= 1.0 {
         format!("{ms:.2}ms")
+    } else {
+        format!("{:.0}µs", ms * 1000.0)
     }
 }
 
@@ -255,6 +257,8 @@ mod tests {
     fn durations_read_well() {
         assert_eq!(fmt_ms(1234.0), "1.23s");
         assert_eq!(fmt_ms(850.4), "850ms");
-        assert_eq!(fmt_ms(0.31), "0.31ms");
+        assert_eq!(fmt_ms(2.314), "2.31ms");
+        assert_eq!(fmt_ms(0.31), "310µs");
+        assert_eq!(fmt_ms(0.004), "4µs");
     }
 }
