@@ -202,8 +202,8 @@ fn a_faithful_replay_measures_nodes_turns_fields_and_invents_nothing() {
     );
     assert!(c.server_timing["checkpoint_save"].count >= 120);
     // the mock triggers the simulation at GE and shows an image at CI: once per session
-    assert_eq!(c.fields["simulation_triggered"], 20);
-    assert_eq!(c.fields["image_url"], 20);
+    assert_eq!(c.fields["/simulation_triggered"], 20);
+    assert_eq!(c.fields["/image_url"], 20);
     assert!(c.streaming.is_empty());
 
     let table = reprise::report::conversation::render(c);

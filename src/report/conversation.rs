@@ -245,7 +245,7 @@ mod tests {
             "events p50 3",
             "checkpoint_save p50 14ms",
             "malformed headers 1",
-            "image_url 1",
+            "/image_url 1",
             "divergence: 1/2 turns (50.0%) — GE 100.0% (1/1); first diverging turn #2×1",
             "isolation: ❌ 1 cross-talk responses (e.g. POST /session/continue: expected t, got other)",
         ] {

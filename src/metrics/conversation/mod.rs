@@ -26,7 +26,7 @@
 //!   naming it is settled when the summary is taken (so a race between users never hides
 //!   a cross-talk).
 //! - **Fields**: each configured pointer counts responses where its value is truthy (true, a
-//!   non-zero number, a non-empty string, array or object).
+//!   non-zero number, a non-empty string, array or object); the key is the pointer.
 //!
 //! # Invariants
 //! - Recording never fails and never panics on a response's content.
@@ -111,11 +111,6 @@ impl Config {
                 None => endpoint == p,
             })
     }
-}
-
-/// The key a field pointer is counted under: the pointer without its leading `/`.
-pub fn field_key(pointer: &str) -> &str {
-    pointer.strip_prefix('/').unwrap_or(pointer)
 }
 
 /// Per-session state, owned by the virtual user replaying the session.
@@ -614,7 +609,7 @@ impl Recorder {
                 .fields
                 .iter()
                 .zip(&self.fields)
-                .map(|(p, &n)| (field_key(p).to_string(), n))
+                .map(|(p, &n)| (p.clone(), n))
                 .collect(),
             divergence: summary::Divergence {
                 compared: by_node.values().map(|c| c.compared).sum(),

@@ -262,8 +262,8 @@ fn fields_count_truthy_values() {
         r.exchange(&mut s, &live(CONT, 1, leak(body)));
     }
     let f = r.summary().fields;
-    assert_eq!(f["simulation_triggered"], 2);
-    assert_eq!(f["image_url"], 1);
+    assert_eq!(f["/simulation_triggered"], 2);
+    assert_eq!(f["/image_url"], 1);
     assert!(truthy(&json!([0])) && !truthy(&json!([])) && !truthy(&json!(0.0)));
     assert!(truthy(&json!({"a": 1})) && !truthy(&json!({})));
 }
