@@ -36,10 +36,12 @@
 
 mod ids;
 mod merge;
+mod pointer;
 mod stream;
 
 pub use ids::{Interner, IssuedIds};
 pub use merge::merge_summaries;
+pub use pointer::Pointer;
 pub use stream::StreamScan;
 
 use super::server_timing;
@@ -191,6 +193,10 @@ struct NodeCount {
 pub struct Recorder {
     cfg: Arc<Config>,
     issued: Arc<IssuedIds>,
+    /// The configured pointers, parsed; `None` when empty (disabled) or invalid.
+    node_ptr: Option<Pointer>,
+    session_ptr: Option<Pointer>,
+    field_ptrs: Vec<Option<Pointer>>,
     nodes: Interner,
     endpoints: Interner,
     /// Per endpoint id: is it a turn endpoint (cached).
@@ -219,7 +225,11 @@ impl Recorder {
     /// A recorder for one worker; every worker of a run shares `issued`.
     pub fn new(cfg: Arc<Config>, issued: Arc<IssuedIds>) -> Self {
         let fields = vec![0; cfg.fields.len()];
+        let parse = |p: &str| Pointer::parse(p).filter(|_| !p.is_empty());
         Recorder {
+            node_ptr: parse(&cfg.node_pointer),
+            session_ptr: parse(&cfg.session_pointer),
+            field_ptrs: cfg.fields.iter().map(|f| parse(f)).collect(),
             cfg,
             issued,
             nodes: Interner::default(),
@@ -257,11 +267,7 @@ impl Recorder {
     }
 
     fn node_of(&mut self, json: Option<&Value>) -> Option<u32> {
-        let ptr = &self.cfg.node_pointer;
-        if ptr.is_empty() {
-            return None;
-        }
-        match json?.pointer(ptr)? {
+        match self.node_ptr.as_ref()?.get(json?)? {
             Value::String(s) => Some(self.nodes.intern(s)),
             _ => None,
         }
@@ -337,19 +343,15 @@ impl Recorder {
     }
 
     fn count_fields(&mut self, live: &Value) {
-        for (i, ptr) in self.cfg.fields.iter().enumerate() {
-            if live.pointer(ptr).is_some_and(truthy) {
+        for (i, ptr) in self.field_ptrs.iter().enumerate() {
+            if ptr.as_ref().and_then(|p| p.get(live)).is_some_and(truthy) {
                 self.fields[i] += 1;
             }
         }
     }
 
     fn check_isolation(&mut self, session: &mut Session, endpoint: &str, live: &Value) {
-        let ptr = &self.cfg.session_pointer;
-        if ptr.is_empty() {
-            return;
-        }
-        let Some(Value::String(named)) = live.pointer(ptr) else {
+        let Some(Value::String(named)) = self.session_ptr.as_ref().and_then(|p| p.get(live)) else {
             return;
         };
         let crossed = match &session.own {
