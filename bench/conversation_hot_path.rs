@@ -1,6 +1,7 @@
 //! What the conversation measures cost per response, on one core.
 //!
-//! `cargo run --release --example conversation_hot_path`
+//! `cargo run --release --example conversation_hot_path` (`CONV_BENCH=bare` turns the
+//! isolation check and the field counts off, to see what they cost).
 //!
 //! Times, over a bounded number of iterations each: one `Recorder::exchange` (node,
 //! transition, turn, divergence against the recorded twin, fields, isolation) on a parsed
@@ -19,7 +20,15 @@ use std::time::{Duration, Instant};
 const NODES: [&str; 7] = ["APK", "CI", "GE", "AR", "TC", "RLC", "complete"];
 
 fn main() {
-    let mut r = Recorder::new(Arc::new(Config::default()), Arc::new(IssuedIds::new()));
+    let cfg = match std::env::var("CONV_BENCH").as_deref() {
+        Ok("bare") => Config {
+            session_pointer: String::new(),
+            fields: vec![],
+            ..Config::default()
+        },
+        _ => Config::default(),
+    };
+    let mut r = Recorder::new(Arc::new(cfg), Arc::new(IssuedIds::new()));
     let sessions = 20_000usize;
     let mut bodies: Vec<_> = NODES
         .iter()
