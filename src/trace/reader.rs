@@ -291,6 +291,13 @@ enum Record {
 }
 
 fn classify(line: &[u8]) -> Record {
+    // Fast path for the line reprise writes most: serde's internally tagged `Line` would
+    // first buffer the whole object, then convert it; `Exchange` ignores the `kind` field.
+    if line.starts_with(br#"{"kind":"exchange","#) {
+        if let Ok(exchange) = serde_json::from_slice::<Exchange>(line) {
+            return Record::Line(Line::Exchange(exchange));
+        }
+    }
     match serde_json::from_slice::<Line>(line) {
         Ok(line) => Record::Line(line),
         // Only on the error path: is it a record kind from the future, or damage?
