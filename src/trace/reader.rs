@@ -188,7 +188,6 @@ impl Reader {
                 Ok(input) => input,
                 Err(e) => return Err(Fault::Io(e)),
             };
-            let eof = input.is_empty();
             let status = self
                 .decoder
                 .run_on_buffers(input, &mut self.scratch)
@@ -203,9 +202,9 @@ impl Reader {
                 // End of frame: fully decoded, flushed, and its checksum matched.
                 return Ok(true);
             }
-            let stuck = status.bytes_read == 0 && status.bytes_written == 0;
-            if stuck && (eof || !self.scratch.is_empty()) {
-                // The file ends inside the frame (or zstd cannot progress on this input).
+            if status.bytes_read == 0 && status.bytes_written == 0 {
+                // With room for output, zstd always progresses on input it has: no progress
+                // means the file ends inside the frame (no input left), or bad input.
                 return Err(Fault::Damaged);
             }
         }
