@@ -34,9 +34,10 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Where a damaged file stops making sense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TornTail {
-    /// Byte offset of the first frame that could not be decoded.
+    /// Byte offset of the first frame that could not be decoded (or that holds a line that
+    /// is not a valid record; the frame's lines before that one were yielded).
     pub offset: u64,
-    /// Exchanges recovered before it.
+    /// Exchanges recovered in all.
     pub recovered: u64,
 }
 
