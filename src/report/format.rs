@@ -81,7 +81,6 @@ pub fn rate(v: f64) -> String {
 }
 
 /// Bytes: `512 B`, `1.2 KiB`, `3.4 MiB`.
-#[allow(dead_code)] // used by the HTML report
 pub fn bytes(v: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if v < 1024 {
