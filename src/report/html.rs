@@ -457,7 +457,7 @@ fn conversation(h: &mut String, s: &Summary) {
                     format!(
                         "{}<span class=\"bar\" style=\"width:{:.0}px\"></span>",
                         esc(&pct(rate)),
-                        rate.clamp(0.0, 100.0)
+                        (rate * 2.0).clamp(1.0, 200.0)
                     ),
                 ]
             })
