@@ -401,5 +401,6 @@ fn report_renders_charts_offline_without_errors() {
     );
     let _ = std::fs::remove_file(&bad);
     // ask politely; Drop kills the child if it has not gone by then
-    let _ = b.to.write_all(b"{\"id\":999999,\"method\":\"Browser.close\"}\0");
+    let _ =
+        b.to.write_all(b"{\"id\":999999,\"method\":\"Browser.close\"}\0");
 }
