@@ -70,7 +70,11 @@ fn smoke_profile_runs_green_against_the_mock() {
         String::from_utf8_lossy(&replay.stderr)
     );
 
-    let out = dir.path().join("report");
+    // kept as an artifact: the report of a real replay
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts/smoke");
     let rep = Command::new(env!("CARGO_BIN_EXE_reprise"))
         .arg("report")
         .arg(&run_dir)

@@ -226,10 +226,32 @@ fn charts(h: &mut String) {
 
 /// A table with a header row; `rows` cells are already escaped HTML.
 fn table(h: &mut String, id: &str, title: &str, note: &str, head: &[&str], rows: &[Vec<String>]) {
+    let count = rows
+        .iter()
+        .filter(|r| !r.first().is_some_and(|c| c.starts_with("<!--total-->")))
+        .count();
+    table_with(
+        h,
+        id,
+        &format!("{title}<span class=\"count\">{count}</span>"),
+        note,
+        head,
+        rows,
+    );
+}
+
+/// [`table`] with the title as given (HTML), without a row count.
+fn table_with(
+    h: &mut String,
+    id: &str,
+    title: &str,
+    note: &str,
+    head: &[&str],
+    rows: &[Vec<String>],
+) {
     let _ = write!(
         h,
-        "<section id=\"{id}\"><h2>{title}<span class=\"count\">{}</span></h2>\n<div class=\"card table-wrap\"><table>\n<thead><tr>",
-        rows.len()
+        "<section id=\"{id}\"><h2>{title}</h2>\n<div class=\"card table-wrap\"><table>\n<thead><tr>"
     );
     for c in head {
         let _ = write!(h, "<th>{c}</th>");
@@ -525,7 +547,7 @@ fn sessions(h: &mut String, s: &Summary) {
             esc(&format!("expected {}, found {}", ex.expected, ex.found)),
         ]);
     }
-    table(h, "sessions", "Sessions", "", &["Sessions", ""], &rows);
+    table_with(h, "sessions", "Sessions", "", &["Conversations", ""], &rows);
 }
 
 fn failures(h: &mut String, s: &Summary) {

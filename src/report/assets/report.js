@@ -41,13 +41,13 @@
   }
 
   var charts = {
-    rate: { lines: [{ key: "rps", name: "requests/s", color: "var(--c1)", area: true },
+    rate: { integer: true, lines: [{ key: "rps", name: "requests/s", color: "var(--c1)", area: true },
                     { key: "fails", name: "failures/s", color: "var(--c3)" }], fmt: fmtNum },
     latency: { lines: [{ key: "p50", name: "p50", color: "var(--c4)" },
                        { key: "p95", name: "p95", color: "var(--c2)" },
                        { key: "p99", name: "p99", color: "var(--c3)" }], fmt: fmtMs },
-    users: { lines: [{ key: "users", name: "active users", color: "var(--c5)", area: true }], fmt: fmtNum },
-    failures: { lines: [{ key: "fails", name: "failures/s", color: "var(--c3)", area: true },
+    users: { integer: true, lines: [{ key: "users", name: "active users", color: "var(--c5)", area: true }], fmt: fmtNum },
+    failures: { integer: true, lines: [{ key: "fails", name: "failures/s", color: "var(--c3)", area: true },
                         { key: "lag", name: "lag p99 (ms)", color: "var(--c2)", hidden: true }], fmt: fmtNum }
   };
 
@@ -76,7 +76,10 @@
     var max = 0;
     spec.lines.forEach(function (l) { if (!l.hidden) data[l.key].forEach(function (v) { if (v > max) max = v; }); });
     if (max <= 0) max = 1;
-    var step = niceStep(max, 4), top = Math.ceil(max / step) * step;
+    if (spec.integer && max < 4) max = 4;
+    var step = niceStep(max, 4);
+    if (spec.integer && step < 1) step = 1;
+    var top = Math.ceil(max / step) * step;
     var span = Math.max(1, t[n - 1] - t[0]);
     var x = function (i) { return L + (W - L - R) * (t[i] - t[0]) / span; };
     var y = function (v) { return T + (H - T - B) * (1 - v / top); };
