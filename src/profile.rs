@@ -86,7 +86,7 @@ pub struct Settings {
     pub node_pointer: Option<String>,
     /// JSON pointers counted when truthy (`/simulation_triggered`).
     pub fields: Vec<String>,
-    /// Headers injected into every replayed request, in file order.
+    /// Headers injected into every replayed request (profile headers in name order).
     pub headers: Vec<(String, String)>,
 }
 
