@@ -704,3 +704,96 @@ async fn timeouts_are_failures_of_their_own_kind() {
         .unwrap();
     assert!(cont.latency.max_ms < 1000.0);
 }
+
+/// The hook for conversation measures sees every live response beside its recorded twin,
+/// every session start and end, on the worker that sent it; its parts reach the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_response_hook_sees_every_response_with_its_recorded_twin() {
+    use reprise::replay::hook::{Live, SessionEnd, SessionInfo};
+    use reprise::replay::{Measure, WorkerMeasure};
+
+    #[derive(Default)]
+    struct Seen {
+        responses: u64,
+        starts: u64,
+        ends: u64,
+        twins_match: u64,
+        own_thread: u64,
+    }
+    impl WorkerMeasure for Seen {
+        type Part = Seen;
+        fn session_start(&mut self, _s: &SessionInfo<'_>) {
+            self.starts += 1;
+        }
+        fn response(&mut self, r: &Live<'_>) {
+            self.responses += 1;
+            if r.recorded.req.method == r.endpoint.split(' ').next().unwrap()
+                && r.status == Some(200)
+            {
+                self.twins_match += 1;
+            }
+            // the live thread_id this user owns is the one the live response names
+            let live_id = r.live.first().cloned().flatten();
+            let named = serde_json::from_slice::<Value>(r.body)
+                .ok()
+                .and_then(|j| j["thread_id"].as_str().map(str::to_string));
+            if live_id.is_some() && live_id == named {
+                self.own_thread += 1;
+            }
+        }
+        fn session_end(&mut self, _s: &SessionInfo<'_>, end: &SessionEnd<'_>) {
+            assert!(end.aborted.is_none());
+            self.ends += 1;
+        }
+        fn finish(self) -> Seen {
+            self
+        }
+    }
+    struct Counting;
+    impl Measure for Counting {
+        type Worker = Seen;
+        fn worker(&self, _index: usize) -> Seen {
+            Seen::default()
+        }
+        fn finish(&self, parts: Vec<Seen>, summary: &mut Summary) {
+            let f = &mut summary.conversation.fields;
+            for p in parts {
+                *f.entry("responses".into()).or_default() += p.responses;
+                *f.entry("starts".into()).or_default() += p.starts;
+                *f.entry("ends".into()).or_default() += p.ends;
+                *f.entry("twins".into()).or_default() += p.twins_match;
+                *f.entry("own_thread".into()).or_default() += p.own_thread;
+            }
+        }
+    }
+
+    let b = mock_with(mock::Config::default()).await;
+    let rec = session("s", T, 1, 0, &[(20, 5), (40, 5)]);
+    let c = config(
+        &b.url(),
+        Workload::Closed {
+            users: 6,
+            spawn_rate: None,
+        },
+        1.0,
+    );
+    let s = tokio::task::spawn_blocking(move || {
+        replay::run(
+            Arc::new(Plan::from_exchanges(rec)),
+            &c,
+            Arc::new(Counting),
+            CancellationToken::new(),
+            |_| {},
+            Default::default(),
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let f = &s.conversation.fields;
+    assert_eq!(f["responses"], 18);
+    assert_eq!(f["twins"], 18);
+    assert_eq!(f["own_thread"], 18);
+    assert_eq!((f["starts"], f["ends"]), (6, 6));
+    assert_eq!(b.counters().requests(), 18);
+}
