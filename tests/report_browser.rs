@@ -150,10 +150,11 @@ impl Browser {
         }
     }
 
-    /// Waits for an event named `method`, keeping every event seen on the way.
-    fn wait_event(&mut self, method: &str) {
+    /// Waits for an event named `method` of tab `session`, keeping every event seen on the way.
+    fn wait_event(&mut self, method: &str, session: &str) {
         let deadline = Instant::now() + TIMEOUT;
-        if self.events.iter().any(|e| e["method"] == method) {
+        let is = |e: &Value| e["method"] == method && e["sessionId"] == session;
+        if self.events.iter().any(is) {
             return;
         }
         loop {
@@ -162,7 +163,7 @@ impl Browser {
                 .from
                 .recv_timeout(left)
                 .unwrap_or_else(|_| panic!("no {method} within {TIMEOUT:?}"));
-            let hit = m["method"] == method;
+            let hit = is(&m);
             self.events.push(m);
             if hit {
                 return;
@@ -244,7 +245,7 @@ fn open(b: &mut Browser, url: &str) -> String {
     );
     b.events.clear();
     b.call(Some(&s), "Page.navigate", json!({ "url": url }));
-    b.wait_event("Page.loadEventFired");
+    b.wait_event("Page.loadEventFired", &s);
     s
 }
 
