@@ -424,18 +424,19 @@ async fn client_generated_ids_are_fresh_per_user() {
     for e in &mut rec {
         e.req.headers.push(("x-request-id".into(), rid.into()));
     }
-    let s = replay_run(
-        Plan::from_exchanges(rec),
-        config(
-            &b.url(),
-            Workload::Closed {
-                users: 5,
-                spawn_rate: None,
-            },
-            1.0,
-        ),
-    )
-    .await;
+    let mut c = config(
+        &b.url(),
+        Workload::Closed {
+            users: 5,
+            spawn_rate: None,
+        },
+        1.0,
+    );
+    c.headers = vec![(
+        http::HeaderName::from_static("authorization"),
+        http::HeaderValue::from_static("Bearer injected"),
+    )];
+    let s = replay_run(Plan::from_exchanges(rec), c).await;
     assert_eq!(s.totals.failures, 0, "{:?}", s.failures);
     let log = b.log().entries();
     let threads = by_thread(&log);
