@@ -154,6 +154,9 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// JSON pointer to the conversation node in response bodies (for node paths).
+    #[arg(long, default_value = "/current_node", value_name = "POINTER")]
+    pub node_pointer: String,
 }
 
 // ---------------------------------------------------------------- replay
