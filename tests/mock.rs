@@ -122,10 +122,15 @@ async fn malformed_bodies_get_fastapi_422() {
     assert_eq!(r.status().as_u16(), 200);
     let (code, v) = get(&c, format!("{}/nope", m.url())).await;
     assert_eq!((code, v), (404, json!({"detail": "Not Found"})));
+    let (code, v) = get(&c, format!("{}/session/start", m.url())).await;
+    assert_eq!((code, v), (405, json!({"detail": "Method Not Allowed"})));
+    let (code, _) = get(&c, format!("{}/session/status/", m.url())).await;
+    assert_eq!(code, 404);
     let n = m.counters();
+    assert_eq!(n.other, 3);
     assert_eq!(
         (n.status_4xx, n.unknown_thread_id, n.sessions_started),
-        (5, 0, 1)
+        (7, 0, 1)
     );
 }
 
