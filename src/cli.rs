@@ -88,6 +88,61 @@ pub struct RecordArgs {
     /// Output file (default recordings/<UTC timestamp>.trace.zst).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Bytes of each request/response body kept in the recording (e.g. 1MiB, 64KiB, 4096);
+    /// the body still passes through whole.
+    #[arg(long, default_value = "1MiB", value_parser = parse_bytes)]
+    pub body_cap: usize,
+    /// Also redact this header (repeatable). Authorization, Cookie, Set-Cookie,
+    /// Proxy-Authorization and X-Api-Key are redacted by default.
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
+    /// Redact the value at this JSON pointer in request and response bodies (repeatable),
+    /// e.g. /password.
+    #[arg(long = "redact-json", value_name = "POINTER")]
+    pub redact_json: Vec<String>,
+    /// Turn the default header redaction off (explicit --redact-* flags still apply).
+    #[arg(long)]
+    pub no_redact: bool,
+    /// How long in-flight exchanges may take to finish after Ctrl-C / SIGTERM.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Longest wait for the upstream's response head before answering 504.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+    /// JSON pointer in a response body that issues a session id (repeatable; default
+    /// /thread_id).
+    #[arg(long = "session-response", value_name = "POINTER")]
+    pub session_response: Vec<String>,
+    /// JSON pointer in a request body that carries a session id (repeatable; default
+    /// /thread_id).
+    #[arg(long = "session-request", value_name = "POINTER")]
+    pub session_request: Vec<String>,
+    /// Path pattern whose `{name}` segment carries a session id (repeatable; default
+    /// /session/status/{thread_id}).
+    #[arg(long = "session-path", value_name = "PATTERN")]
+    pub session_path: Vec<String>,
+    /// Seconds between live status lines on stderr (0 turns them off).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub status_every: Duration,
+}
+
+/// Parses a byte count: `4096`, `64KiB`, `64k`, `1MiB`, `1m`, `1GiB`.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a byte count (expected e.g. 4096, 64KiB, 1MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("`{s}`: unknown unit (expected B, KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 // ---------------------------------------------------------------- inspect
@@ -99,6 +154,9 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// JSON pointer to the conversation node in response bodies (for node paths).
+    #[arg(long, default_value = "/current_node", value_name = "POINTER")]
+    pub node_pointer: String,
 }
 
 // ---------------------------------------------------------------- replay
