@@ -180,3 +180,28 @@ async fn malformed_server_timing_and_errors_are_injected_at_the_rate_and_counted
         sent - errors
     );
 }
+
+#[tokio::test]
+async fn injections_repeat_exactly_for_a_seed_and_change_with_it() {
+    let misbehave = Misbehave {
+        divergence: Share::new(0.2),
+        bad_server_timing: Share::new(0.2),
+        ..Misbehave::default()
+    };
+    let shape = |got: Vec<(String, u16, Value, Option<String>)>| -> Vec<(Value, bool)> {
+        got.into_iter()
+            .map(|(_, _, v, t)| {
+                let bad = t.as_deref() == Some(mock::MALFORMED_SERVER_TIMING);
+                (v["current_node"].clone(), bad)
+            })
+            .collect()
+    };
+    let mut runs = Vec::new();
+    for seed in [5, 5, 6] {
+        let m = mock(Config::default().seed(seed).misbehave(misbehave)).await;
+        runs.push(shape(run_plain(&m, 30, 4).await));
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_ne!(runs[0], runs[2]);
+    assert!(runs[0].iter().any(|(_, bad)| *bad));
+}
