@@ -16,6 +16,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Mock API + synthetic students recorded through the proxy + a 1,000-user replay.
@@ -152,6 +154,9 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// JSON pointer to the conversation node in response bodies (for node paths).
+    #[arg(long, default_value = "/current_node", value_name = "POINTER")]
+    pub node_pointer: String,
 }
 
 // ---------------------------------------------------------------- replay
@@ -180,14 +185,66 @@ pub struct ReportArgs {
 
 // ---------------------------------------------------------------- mock
 
+/// Parses a share (probability) in `[0, 1]`, e.g. `0.1`.
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "`{s}` is not a share (expected a number from 0 to 1, e.g. 0.1)"
+        )),
+    }
+}
+
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct MockArgs {
     #[command(subcommand)]
     pub command: Option<MockCommand>,
-    /// Address to listen on.
+    /// Address to listen on (port 0 picks a free port; the URL is printed).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
+    /// Fixed LLM latency per agent turn (e.g. 200ms). Default: none.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "latency_median")]
+    pub latency: Option<Duration>,
+    /// Median of a log-normal LLM latency per agent turn (e.g. 800ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub latency_median: Option<Duration>,
+    /// Spread (sigma of the underlying normal) of the log-normal latency.
+    #[arg(long, default_value_t = 0.5, requires = "latency_median")]
+    pub latency_spread: f64,
+    /// Stream variant: delay before the first event (added to the LLM latency).
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub stream_first: Duration,
+    /// Stream variant: gap between events.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub stream_gap: Duration,
+    /// Stream variant: token events before `event: done`.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stream_events: u32,
+    /// Close keep-alive connections idle this long (uvicorn: 5s). Default: never.
+    #[arg(long, value_parser = parse_duration)]
+    pub keep_alive_timeout: Option<Duration>,
+    /// Seed of the latency draws and misbehaviour decisions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Share of agent turns answering with a node off the usual path.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub divergence: f64,
+    /// Diverge only on turns whose usual node is this one (APK, CI, GE, AR, TC, RLC, complete).
+    #[arg(long)]
+    pub divergence_node: Option<crate::mock::Node>,
+    /// Share of continue/stream/status responses naming another session's thread_id.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub cross_talk: f64,
+    /// Share of responses with a malformed Server-Timing header.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub bad_server_timing: f64,
+    /// Share of session requests answered 500 (state untouched).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub error_rate: f64,
+    /// Append every request as a JSON line to this file (flushed every second).
+    #[arg(long)]
+    pub request_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,4 +264,25 @@ pub struct StudentsArgs {
     /// Seed: the same seed gives the same students.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Sessions running at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Shortest think time before a request.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub think_min: Duration,
+    /// Longest think time before a request.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub think_max: Duration,
+    /// Share of turns sent to /session/continue/stream instead of /session/continue.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub stream_share: f64,
+    /// Bearer token sent in `Authorization` (a recorder must redact it).
+    #[arg(long, default_value = "synthetic-student-token")]
+    pub token: String,
+    /// Per-request timeout.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

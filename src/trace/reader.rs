@@ -1,7 +1,7 @@
 //! Streaming, recovering reader.
 //!
 //! The file is read frame by frame through one `BufReader`: each zstd frame is decoded on
-//! its own (`single_frame`), and the reader counts the compressed bytes consumed so it knows
+//! its own (one raw zstd context, reset at every frame start), and the reader counts the compressed bytes consumed so it knows
 //! the byte offset where every frame starts. A frame's lines are yielded only once the whole
 //! frame has decoded and its checksum matched, so a torn or corrupted frame contributes
 //! nothing — it ends iteration and is reported by [`Reader::integrity`] as a [`TornTail`].
@@ -22,6 +22,7 @@ use super::{Error, Exchange, Footer, Header, Line, FORMAT, VERSION};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use zstd::stream::raw::Operation as _;
 
 /// A frame that decompresses to more than this is treated as damage, so a hostile or broken
 /// file cannot make the reader allocate without bound.
@@ -62,6 +63,10 @@ pub struct Reader {
     frame_offset: u64,
     integrity: Integrity,
     done: bool,
+    /// One zstd context for the whole file, reset at each frame.
+    decoder: zstd::stream::raw::Decoder<'static>,
+    /// Decoder output, copied into `frame`.
+    scratch: Box<[u8]>,
 }
 
 /// Why a frame could not be read.
@@ -120,6 +125,8 @@ impl Reader {
             frame_offset: 0,
             integrity: Integrity::default(),
             done: false,
+            decoder: zstd::stream::raw::Decoder::new().map_err(io_err)?,
+            scratch: vec![0; 128 * 1024].into_boxed_slice(),
         };
         match reader.read_frame() {
             Ok(true) => {}
@@ -173,18 +180,34 @@ impl Reader {
             Ok(_) => {}
             Err(e) => return Err(Fault::Io(e)),
         }
-        let decoder = match zstd::stream::read::Decoder::with_buffer(&mut self.input) {
-            Ok(d) => d.single_frame(),
-            Err(e) => return Err(Fault::Io(e)),
-        };
-        let result = decoder
-            .take(MAX_FRAME_BYTES + 1)
-            .read_to_end(&mut self.frame);
-        match result {
-            Ok(n) if n as u64 > MAX_FRAME_BYTES => Err(Fault::Damaged),
-            Ok(_) => Ok(true),
-            Err(e) if self.input.failed => Err(Fault::Io(e)),
-            Err(_) => Err(Fault::Damaged),
+        if self.decoder.reinit().is_err() {
+            return Err(Fault::Damaged);
+        }
+        loop {
+            let input = match self.input.fill_buf() {
+                Ok(input) => input,
+                Err(e) => return Err(Fault::Io(e)),
+            };
+            let eof = input.is_empty();
+            let status = self
+                .decoder
+                .run_on_buffers(input, &mut self.scratch)
+                .map_err(|_| Fault::Damaged)?;
+            self.input.consume(status.bytes_read);
+            self.frame
+                .extend_from_slice(&self.scratch[..status.bytes_written]);
+            if self.frame.len() as u64 > MAX_FRAME_BYTES {
+                return Err(Fault::Damaged);
+            }
+            if status.remaining == 0 {
+                // End of frame: fully decoded, flushed, and its checksum matched.
+                return Ok(true);
+            }
+            let stuck = status.bytes_read == 0 && status.bytes_written == 0;
+            if stuck && (eof || !self.scratch.is_empty()) {
+                // The file ends inside the frame (or zstd cannot progress on this input).
+                return Err(Fault::Damaged);
+            }
         }
     }
 
