@@ -221,12 +221,19 @@ pub enum TimingArg {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// summary.json files; several are merged.
+    /// summary.json files, or report directories holding one; several are merged exactly.
     #[arg(required = true)]
     pub summaries: Vec<PathBuf>,
-    /// Output directory.
+    /// Output directory (default: the summary's own directory; `reports/merged` for several).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// A threshold to evaluate, e.g. "p95 < 5s" (repeatable). Without --threshold and
+    /// --profile, the thresholds already in the summaries are re-evaluated.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// A profile whose thresholds are evaluated (with any --threshold).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------- mock
