@@ -1,8 +1,9 @@
 //! `reprise demo`: the whole loop in about a minute, with nothing running beforehand.
 //!
 //! 1. the mock agent API, in-process;
-//! 2. synthetic students (think time scaled to 0.6–1.8 s) recorded through the recording
-//!    proxy into `<report>/demo.trace.zst`;
+//! 2. synthetic students (think time scaled to 0.6–1.8 s, a quarter of their turns on the
+//!    SSE stream endpoint) recorded through the recording proxy into
+//!    `<report>/demo.trace.zst`;
 //! 3. a replay of that recording against a *fresh* mock (one that never issued the recorded
 //!    `thread_id`s), `--users` × `--speed` for `--duration`;
 //! 4. the table and threshold verdicts on the console, and the report directory
@@ -27,13 +28,19 @@ const DEMO_THRESHOLDS: [&str; 4] = [
     "lag.p99 < 500ms",
 ];
 
-/// LLM latency of the demo's mock: log-normal around 20 ms.
+/// LLM latency of the demo's mock: log-normal around 20 ms; its stream variant sends the
+/// first event 50 ms after that, then one every 20 ms (so the console shows TTFT and gaps).
 fn mock_config() -> mock::Config {
-    mock::Config::default().latency(mock::Latency::LogNormal {
-        median: Duration::from_millis(20),
-        spread: 0.5,
-    })
+    mock::Config::default()
+        .latency(mock::Latency::LogNormal {
+            median: Duration::from_millis(20),
+            spread: 0.5,
+        })
+        .stream(Duration::from_millis(50), Duration::from_millis(20), 5)
 }
+
+/// Share of the students' turns sent to the streaming endpoint.
+const STREAM_SHARE: f64 = 0.25;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let speed = Speed::new(args.speed).context("--speed must be a positive number")?;
@@ -70,7 +77,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         let students = mock::students::Config::new(proxy.url())
             .sessions(args.sessions)
             .concurrency(args.sessions as usize)
-            .think(Duration::from_millis(600), Duration::from_millis(1800));
+            .think(Duration::from_millis(600), Duration::from_millis(1800))
+            .stream_share(STREAM_SHARE);
         let report = mock::students::run_until(&students, cancel.clone())
             .await
             .context("running the synthetic students")?;
