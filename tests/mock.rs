@@ -641,3 +641,20 @@ async fn an_address_in_use_is_a_clear_error() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_and_is_logged() {
+    let m = mock(Config::default().request_log(true)).await;
+    let big = vec![b'x'; 2 << 20];
+    let r = client()
+        .post(format!("{}/session/continue", m.url()))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let n = m.counters();
+    assert_eq!((n.continue_, n.status_4xx), (1, 1));
+    let log = m.log().entries();
+    assert_eq!((log.len(), log[0].status), (1, 413));
+}
