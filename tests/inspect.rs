@@ -336,7 +336,10 @@ fn bad_files_exit_2_with_one_line_naming_the_file() {
     let cut = dir.path().join("cut-header.trace.zst");
     std::fs::write(&cut, &good[..good.len().min(25)]).unwrap();
     let missing = dir.path().join("missing.trace.zst");
-    for path in [gz, empty, random, newer, cut, missing] {
+    let noheader = dir.path().join("noheader.trace.zst");
+    let line = "{\"kind\":\"footer\",\"exchanges\":0,\"sessions\":0,\"dropped\":0}\n";
+    std::fs::write(&noheader, zstd::encode_all(line.as_bytes(), 3).unwrap()).unwrap();
+    for path in [gz, empty, random, newer, cut, missing, noheader] {
         let out = reprise(&[path.as_os_str()]);
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(2), "{}: {err}", path.display());
