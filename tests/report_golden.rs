@@ -83,6 +83,30 @@ fn seeded_run_matches_golden_files() {
 }
 
 #[test]
+fn finish_evaluates_writes_and_decides_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = fixture::seeded(5);
+    let met = Thresholds::parse_all(&["p95 < 1m"]).unwrap();
+    let (written, outcome) = report::finish(&mut s, &met, dir.path()).unwrap();
+    assert_eq!((outcome, outcome.exit_code()), (report::Outcome::Met, 0));
+    assert_eq!(s.thresholds.len(), 1);
+    let on_disk = report::load(&written.dir.join("summary.json")).unwrap();
+    assert_eq!(on_disk.thresholds, s.thresholds);
+    let failed = Thresholds::parse_all(&["p95 < 1ms"]).unwrap();
+    let (_, outcome) = report::finish(&mut s, &failed, dir.path()).unwrap();
+    assert_eq!(
+        (outcome, outcome.exit_code()),
+        (report::Outcome::ThresholdFailed, 1)
+    );
+    s.run.aborted = true;
+    let (_, outcome) = report::finish(&mut s, &met, dir.path()).unwrap();
+    assert_eq!(
+        (outcome, outcome.exit_code()),
+        (report::Outcome::Aborted, 3)
+    );
+}
+
+#[test]
 fn csv_headers_are_byte_identical_to_locust() {
     let s = fixture::seeded(42);
     let locust = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/locust");

@@ -130,6 +130,20 @@ pub fn write_all(summary: &Summary, dir: &Path) -> Result<Written, Error> {
     })
 }
 
+/// The end of a run, in one call for the replay command: evaluates `thresholds` into
+/// `summary.thresholds`, writes every report file into `dir`, and returns what was written
+/// with the run's [`Outcome`] (for the exit code). Print [`render_verdicts`] of
+/// `summary.thresholds` under the final table.
+pub fn finish(
+    summary: &mut Summary,
+    thresholds: &Thresholds,
+    dir: &Path,
+) -> Result<(Written, Outcome), Error> {
+    summary.thresholds = thresholds.evaluate(summary);
+    let written = write_all(summary, dir)?;
+    Ok((written, Outcome::of(summary)))
+}
+
 /// `summary.json` text: pretty JSON with a trailing newline.
 pub fn to_json(summary: &Summary) -> String {
     let mut s = serde_json::to_string_pretty(summary).expect("a Summary always serialises");

@@ -16,8 +16,8 @@ use crate::metrics::summary::{Summary, Verdict, Workload};
 use crate::metrics::HistSummary;
 use std::fmt::Write as _;
 
-const CSS: &str = include_str!("assets/report.css");
-const JS: &str = include_str!("assets/report.js");
+const CSS: &str = include_str!("../assets/report.css");
+const JS: &str = include_str!("../assets/report.js");
 
 pub fn render(s: &Summary) -> String {
     let mut h = String::with_capacity(64 * 1024);
@@ -696,42 +696,4 @@ pub(crate) fn esc(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_summary_text_and_embedded_json() {
-        let mut s = crate::report::fixture::seeded(1);
-        s.run.name = "<script>alert(1)</script>".into();
-        s.endpoints[0].name = "GET /a?b=<x>&c".into();
-        let html = render(&s);
-        assert!(!html.contains("<script>alert"));
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(html.contains("GET /a?b=&lt;x&gt;&amp;c"));
-        assert_eq!(
-            html.matches("<script").count(),
-            2,
-            "only our two script elements"
-        );
-        assert!(!series_json(&s).contains('<'));
-    }
-
-    #[test]
-    fn makes_no_network_reference() {
-        let html = render(&crate::report::fixture::seeded(1));
-        for needle in ["http://", "https://", "//cdn", "@import", "url("] {
-            let hits: Vec<&str> = html
-                .match_indices(needle)
-                .map(|(i, _)| &html[i.saturating_sub(40)..(i + 40).min(html.len())])
-                .collect();
-            // the only URLs are data shown as text (the target) and the SVG namespace
-            for hit in hits {
-                assert!(
-                    hit.contains("127.0.0.1") || hit.contains("www.w3.org/2000/svg"),
-                    "unexpected reference: {hit}"
-                );
-            }
-        }
-        assert!(!html.contains(" src=\""), "no external src attribute");
-    }
-}
+mod tests;
