@@ -627,3 +627,17 @@ async fn students_stop_when_cancelled() {
     assert_eq!((r.sessions, r.requests, r.failed), (5, 5, 0));
     assert_eq!(m.counters().requests(), 5);
 }
+
+#[tokio::test]
+async fn an_address_in_use_is_a_clear_error() {
+    let m = mock(Config::default()).await;
+    let err = Server::bind(m.addr(), Config::default())
+        .await
+        .err()
+        .expect("second bind fails");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&m.addr().to_string()) && msg.contains("port 0"),
+        "{msg}"
+    );
+}
