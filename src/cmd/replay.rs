@@ -95,13 +95,12 @@ pub fn execute(
         }
         Err(e) => return Err(e.into()),
     };
-    summary.thresholds = out.thresholds.evaluate(&summary);
-    let written = report::write_all(&summary, &out.dir)
+    let (written, outcome) = report::finish(&mut summary, &out.thresholds, &out.dir)
         .with_context(|| format!("writing the report to {}", out.dir.display()))?;
     println!("\n{}", console::table(&summary));
     print!("{}", report::render_verdicts(&summary.thresholds));
     println!("report: {}", written.html().display());
-    Ok(match Outcome::of(&summary) {
+    Ok(match outcome {
         Outcome::Met => Exit::Ok,
         Outcome::ThresholdFailed => Exit::ThresholdFailed,
         Outcome::Aborted => Exit::Aborted,
