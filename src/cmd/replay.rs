@@ -222,7 +222,7 @@ fn warn_open_files(workload: &Workload) {
     // SAFETY: getrlimit only writes the struct we pass.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
     let needed = users.saturating_add(64);
-    if ok && (limit.rlim_cur as u64) < needed {
+    if ok && limit.rlim_cur < needed {
         eprintln!(
             "warning: {users} users need about {needed} open files but the limit is {} (raise it with `ulimit -n`)",
             limit.rlim_cur
