@@ -866,3 +866,59 @@ async fn the_command_applies_profile_flags_and_thresholds() {
         .all(|e| e.headers["x-run"] == "cli"));
     assert!(report.join("report.html").exists());
 }
+
+/// Ctrl-C (SIGINT) stops the run: in-flight requests finish, the report is written marked
+/// aborted, the exit code is 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_drains_and_writes_an_aborted_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = mock_with(mock::Config::default().latency(Latency::Fixed(Duration::from_millis(300))))
+        .await;
+    let path = write_trace(
+        dir.path(),
+        &session("s", T, 1, 0, &[(100, 300), (500, 300)]),
+    );
+    let report = dir.path().join("run");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args([
+            "replay",
+            path.to_str().unwrap(),
+            "--target",
+            &b.url(),
+            "--users",
+            "10",
+        ])
+        .args(["--duration", "30s", "--report"])
+        .arg(&report)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().unwrap() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let t = Instant::now();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "drained within a timeout's worth"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Summary =
+        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    assert!(s.run.aborted);
+    assert!(s.run.duration_s < 5.0);
+    assert_eq!(
+        s.totals.failures, 0,
+        "in-flight requests were drained, not cut: {:?}",
+        s.failures
+    );
+    assert_eq!(s.totals.requests, b.counters().requests());
+    assert!(s.sessions.aborted_by_reason.contains_key("stopped"));
+}
