@@ -184,7 +184,7 @@ async fn two_hundred_users_against_a_fresh_mock_get_their_own_thread_ids_in_reco
     let rec = proxy.finish().await.unwrap();
     assert_eq!(rec.sessions, 20);
 
-    let plan = reprise::cmd::replay::load_plan(&[out]).unwrap();
+    let plan = reprise::cmd::replay::load_plan(&[out], &[]).unwrap();
     let recorded_ids: Vec<String> = plan.sessions.iter().map(|s| s.key.clone()).collect();
     assert_eq!(plan.sessions.len(), 20);
     // recorded request sequence per student: (endpoint, user_response)
@@ -424,18 +424,19 @@ async fn client_generated_ids_are_fresh_per_user() {
     for e in &mut rec {
         e.req.headers.push(("x-request-id".into(), rid.into()));
     }
-    let s = replay_run(
-        Plan::from_exchanges(rec),
-        config(
-            &b.url(),
-            Workload::Closed {
-                users: 5,
-                spawn_rate: None,
-            },
-            1.0,
-        ),
-    )
-    .await;
+    let mut c = config(
+        &b.url(),
+        Workload::Closed {
+            users: 5,
+            spawn_rate: None,
+        },
+        1.0,
+    );
+    c.headers = vec![(
+        http::HeaderName::from_static("authorization"),
+        http::HeaderValue::from_static("Bearer injected"),
+    )];
+    let s = replay_run(Plan::from_exchanges(rec), c).await;
     assert_eq!(s.totals.failures, 0, "{:?}", s.failures);
     let log = b.log().entries();
     let threads = by_thread(&log);
@@ -498,7 +499,7 @@ async fn multiply_five_starts_five_times_the_sessions_spread_over_the_span() {
         .collect();
     want.sort_by(f64::total_cmp);
     for (g, w) in got.iter().zip(&want) {
-        assert!((g - w).abs() < 50.0, "arrivals {got:?}, want {want:?}");
+        assert!((g - w).abs() < 100.0, "arrivals {got:?}, want {want:?}");
     }
 }
 
@@ -522,7 +523,12 @@ async fn idle_connections_closed_by_the_server_are_reopened() {
     .await;
     assert_eq!(s.totals.failures, 0, "{:?}", s.failures);
     assert_eq!(s.totals.requests, 3 * 3);
-    assert_eq!(b.counters().requests(), 3 * 3);
+    let counts = b.counters();
+    assert_eq!(counts.requests(), 3 * 3);
+    assert!(
+        counts.connections_accepted >= 3 * 3,
+        "each gap outlived the keep-alive: {counts:?}"
+    );
 }
 
 #[test]
@@ -576,11 +582,14 @@ async fn target_killed_mid_run_is_counted_and_reported() {
     let report = dir.path().join("killed");
     let r2 = report.clone();
     let run = tokio::task::spawn_blocking(move || {
+        let out = reprise::cmd::replay::Output {
+            dir: r2,
+            ..Default::default()
+        };
         reprise::cmd::replay::execute(
             Arc::new(Plan::from_exchanges(rec)),
             &c,
-            &r2,
-            vec![],
+            &out,
             CancellationToken::new(),
         )
     });
@@ -796,4 +805,120 @@ async fn the_response_hook_sees_every_response_with_its_recorded_twin() {
     assert_eq!(f["own_thread"], 18);
     assert_eq!((f["starts"], f["ends"]), (6, 6));
     assert_eq!(b.counters().requests(), 18);
+}
+
+/// The command line end to end: a profile gives the workload, a flag overrides it, a
+/// threshold that fails makes the exit code 1, and the report directory is complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_applies_profile_flags_and_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = mock_with(mock::Config::default()).await;
+    let path = write_trace(dir.path(), &session("s", T, 1, 0, &[(100, 5), (200, 5)]));
+    let profile = dir.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        "users = 3\nspawn_rate = 100\nspeed = 10\nthresholds = [\"error_rate == 0%\"]\n",
+    )
+    .unwrap();
+    let report = dir.path().join("run");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args([
+            "replay",
+            path.to_str().unwrap(),
+            "--target",
+            &b.url(),
+            "--users",
+            "4",
+        ])
+        .args([
+            "--threshold",
+            "requests > 1000000",
+            "--header",
+            "x-run: cli",
+        ])
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("❌ requests > 1000000") && stdout.contains("✅ error_rate == 0%"),
+        "{stdout}"
+    );
+    let s: Summary =
+        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s.run.speed, 10.0, "from the profile");
+    assert_eq!(s.sessions.started, 4, "--users 4 overrides the profile's 3");
+    assert_eq!(b.counters().requests(), 4 * 3);
+    assert!(b
+        .log()
+        .entries()
+        .iter()
+        .all(|e| e.headers["x-run"] == "cli"));
+    assert!(report.join("report.html").exists());
+}
+
+/// Ctrl-C (SIGINT) stops the run: in-flight requests finish, the report is written marked
+/// aborted, the exit code is 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_drains_and_writes_an_aborted_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = mock_with(mock::Config::default().latency(Latency::Fixed(Duration::from_millis(300))))
+        .await;
+    let path = write_trace(
+        dir.path(),
+        &session("s", T, 1, 0, &[(100, 300), (500, 300)]),
+    );
+    let report = dir.path().join("run");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args([
+            "replay",
+            path.to_str().unwrap(),
+            "--target",
+            &b.url(),
+            "--users",
+            "10",
+        ])
+        .args(["--duration", "30s", "--report"])
+        .arg(&report)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().unwrap() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let t = Instant::now();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "drained within a timeout's worth"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Summary =
+        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    assert!(s.run.aborted);
+    assert!(s.run.duration_s < 5.0);
+    assert_eq!(
+        s.totals.failures, 0,
+        "in-flight requests were drained, not cut: {:?}",
+        s.failures
+    );
+    assert_eq!(s.totals.requests, b.counters().requests());
+    assert!(s.sessions.aborted_by_reason.contains_key("stopped"));
 }
