@@ -127,8 +127,7 @@ pub fn execute_with(
         }
         Err(e) => return Err(e.into()),
     };
-    summary.thresholds = out.thresholds.evaluate(&summary);
-    let written = report::write_all(&summary, &out.dir)
+    let (written, outcome) = report::finish(&mut summary, &out.thresholds, &out.dir)
         .with_context(|| format!("writing the report to {}", out.dir.display()))?;
     println!("\n{}", console::table(&summary));
     let conversation = report::conversation::render(&summary.conversation);
@@ -137,7 +136,7 @@ pub fn execute_with(
     }
     print!("{}", report::render_verdicts(&summary.thresholds));
     println!("report: {}", written.html().display());
-    Ok(match Outcome::of(&summary) {
+    Ok(match outcome {
         Outcome::Met => Exit::Ok,
         Outcome::ThresholdFailed => Exit::ThresholdFailed,
         Outcome::Aborted => Exit::Aborted,
@@ -243,7 +242,28 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
         None => None,
     };
     c.workers = args.workers;
+    warn_open_files(&c.workload);
     Ok(c)
+}
+
+/// Each closed user holds a socket: warn before a run that would hit the open-files limit.
+fn warn_open_files(workload: &Workload) {
+    let Workload::Closed { users, .. } = *workload else {
+        return;
+    };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let needed = users.saturating_add(64);
+    if ok && limit.rlim_cur < needed {
+        eprintln!(
+            "warning: {users} users need about {needed} open files but the limit is {} (raise it with `ulimit -n`)",
+            limit.rlim_cur
+        );
+    }
 }
 
 /// First Ctrl-C cancels `cancel` (the run drains and reports); a second exits at once.

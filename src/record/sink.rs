@@ -3,8 +3,8 @@
 //! The queue carries [`Captured`] exchanges — raw heads and `Bytes` pieces — so the request
 //! path does no parsing or encoding. The thread turns each into a [`trace::Exchange`]
 //! (session key, redaction, body classification), appends it, and calls
-//! [`trace::Writer::tick`] whenever the queue has been idle for [`TICK`], so frames still
-//! close every second when traffic stops.
+//! [`trace::Writer::tick`] after every batch and every idle [`POLL`], so frames still close
+//! on time when traffic stops.
 //!
 //! # Invariants
 //! - `Sink::finished` never blocks: a full (or closed) queue counts the exchange as dropped.
@@ -22,13 +22,13 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long the writer waits for an exchange before ticking the open frame.
-pub const TICK: Duration = Duration::from_millis(200);
+/// How long the writer sleeps when the queue is empty (it then ticks the open frame).
+pub const POLL: Duration = Duration::from_millis(5);
 
 /// An exchange as the proxy saw it, before encoding.
 pub(crate) struct Captured {
@@ -200,91 +200,118 @@ pub(crate) fn spawn(
     Ok((Sink { tx, counters }, handle))
 }
 
-fn run(
-    mut writer: Writer,
-    rx: Receiver<Captured>,
-    counters: Arc<Counters>,
-    enc: Encoder,
-) -> Outcome {
-    let mut sessions: HashSet<String> = HashSet::new();
-    let mut write_errors = 0u64;
-    let mut last_error = Instant::now() - Duration::from_secs(60);
-    let mut report = |e: &trace::Error, n: &mut u64| {
-        *n += 1;
-        counters.write_errors.store(*n, Relaxed);
-        // One line per few seconds at most: a full disk must not flood the terminal.
-        if last_error.elapsed() > Duration::from_secs(5) {
-            eprintln!("reprise record: write error: {e}");
-            last_error = Instant::now();
-        }
+fn run(writer: Writer, rx: Receiver<Captured>, counters: Arc<Counters>, enc: Encoder) -> Outcome {
+    let mut state = State {
+        writer,
+        sessions: HashSet::new(),
+        write_errors: 0,
+        last_report: None,
+        counters,
+        enc,
     };
-    loop {
-        match rx.recv_timeout(TICK) {
-            Ok(captured) => {
-                let (exchange, session) = encode(captured, &enc);
-                match writer.append(&exchange) {
-                    Ok(()) => {
-                        counters.written.fetch_add(1, Relaxed);
-                        if let Some(s) = session {
-                            if sessions.insert(s) {
-                                counters.sessions.store(sessions.len() as u64, Relaxed);
-                            }
-                        }
-                    }
-                    Err(e) => report(&e, &mut write_errors),
+    // Poll rather than block on the queue: a sender then never has to wake this thread
+    // (a futex call per exchange on the request path), and a whole batch is drained at once.
+    let mut disconnected = false;
+    while !disconnected {
+        let mut drained = 0usize;
+        loop {
+            match rx.try_recv() {
+                Ok(captured) => {
+                    state.write(captured);
+                    drained += 1;
                 }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = writer.tick() {
-                    report(&e, &mut write_errors);
-                }
-                if counters.closing.load(Relaxed) {
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    disconnected = true;
                     break;
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => break,
         }
-        counters
+        if let Err(e) = state.writer.tick() {
+            state.report(&e);
+        }
+        state
+            .counters
             .file_bytes
-            .store(writer.stats().file_bytes, Relaxed);
-    }
-    // Exchanges still queued when closing was requested are written, not lost.
-    while let Ok(captured) = rx.try_recv() {
-        let (exchange, session) = encode(captured, &enc);
-        match writer.append(&exchange) {
-            Ok(()) => {
-                counters.written.fetch_add(1, Relaxed);
-                if let Some(s) = session {
-                    sessions.insert(s);
-                }
+            .store(state.writer.stats().file_bytes, Relaxed);
+        if drained == 0 && !disconnected {
+            // Closing: everything queued before the flag was set has been drained above.
+            if state.counters.closing.load(Relaxed) {
+                break;
             }
-            Err(e) => report(&e, &mut write_errors),
+            std::thread::sleep(POLL);
         }
     }
     drop(rx);
-    let footer = Footer {
-        exchanges: counters.written.load(Relaxed),
-        sessions: sessions.len() as u64,
-        dropped: counters.dropped.load(Relaxed),
-    };
-    counters.sessions.store(footer.sessions, Relaxed);
-    let before = writer.stats();
-    match writer.finish(&footer) {
-        Ok(stats) => {
-            counters.file_bytes.store(stats.file_bytes, Relaxed);
-            Outcome {
-                footer,
-                stats,
-                write_errors,
-                finish_error: None,
+    state.finish()
+}
+
+/// The writer thread's state.
+struct State {
+    writer: Writer,
+    sessions: HashSet<String>,
+    write_errors: u64,
+    last_report: Option<Instant>,
+    counters: Arc<Counters>,
+    enc: Encoder,
+}
+
+impl State {
+    fn write(&mut self, captured: Captured) {
+        let (exchange, session) = encode(captured, &self.enc);
+        match self.writer.append(&exchange) {
+            Ok(()) => {
+                self.counters.written.fetch_add(1, Relaxed);
+                if let Some(s) = session {
+                    if self.sessions.insert(s) {
+                        self.counters
+                            .sessions
+                            .store(self.sessions.len() as u64, Relaxed);
+                    }
+                }
             }
+            Err(e) => self.report(&e),
         }
-        Err(e) => Outcome {
-            footer,
-            stats: before,
-            write_errors,
-            finish_error: Some(e),
-        },
+    }
+
+    fn report(&mut self, e: &trace::Error) {
+        self.write_errors += 1;
+        self.counters.write_errors.store(self.write_errors, Relaxed);
+        // One line per few seconds at most: a full disk must not flood the terminal.
+        if self
+            .last_report
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
+        {
+            eprintln!("reprise record: write error: {e}");
+            self.last_report = Some(Instant::now());
+        }
+    }
+
+    fn finish(self) -> Outcome {
+        let footer = Footer {
+            exchanges: self.counters.written.load(Relaxed),
+            sessions: self.sessions.len() as u64,
+            dropped: self.counters.dropped.load(Relaxed),
+        };
+        self.counters.sessions.store(footer.sessions, Relaxed);
+        let before = self.writer.stats();
+        match self.writer.finish(&footer) {
+            Ok(stats) => {
+                self.counters.file_bytes.store(stats.file_bytes, Relaxed);
+                Outcome {
+                    footer,
+                    stats,
+                    write_errors: self.write_errors,
+                    finish_error: None,
+                }
+            }
+            Err(e) => Outcome {
+                footer,
+                stats: before,
+                write_errors: self.write_errors,
+                finish_error: Some(e),
+            },
+        }
     }
 }
 
