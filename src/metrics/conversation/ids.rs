@@ -13,6 +13,9 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
+/// The name that stands for every name past a cap.
+pub const OTHER: &str = "(other)";
+
 /// Maps names to small dense ids.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
@@ -29,6 +32,24 @@ impl Interner {
         self.names.push(name.into());
         self.ids.insert(name.into(), id);
         id
+    }
+
+    /// Like [`Interner::intern`], but once `cap` names are known a new name becomes
+    /// [`OTHER`], so a target that invents names cannot grow memory without bound.
+    pub fn intern_capped(&mut self, name: &str, cap: usize) -> u32 {
+        match self.ids.get(name) {
+            Some(&id) => id,
+            None if self.names.len() < cap => self.intern(name),
+            None => self.intern(OTHER),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
     }
 
     pub fn name(&self, id: u32) -> &str {
@@ -103,6 +124,18 @@ mod tests {
         assert_eq!(i.intern("APK"), 0);
         assert_eq!(i.name(1), "CI");
         assert_eq!(i.name(9), "");
+    }
+
+    #[test]
+    fn past_the_cap_new_names_are_other() {
+        let mut i = Interner::default();
+        assert_eq!(i.intern_capped("a", 2), 0);
+        assert_eq!(i.intern_capped("b", 2), 1);
+        let other = i.intern_capped("c", 2);
+        assert_eq!(i.name(other), OTHER);
+        assert_eq!(i.intern_capped("d", 2), other);
+        assert_eq!(i.intern_capped("a", 2), 0, "known names keep their id");
+        assert_eq!(i.len(), 3);
     }
 
     #[test]

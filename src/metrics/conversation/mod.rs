@@ -31,6 +31,9 @@
 //! # Invariants
 //! - Recording never fails and never panics on a response's content.
 //! - Names are interned: the hot path allocates only the first time a name is seen.
+//! - Memory is bounded whatever the target sends: at most [`MAX_NODES`] node names,
+//!   [`MAX_TRANSITIONS`] transitions, [`MAX_NAMES`] Server-Timing names and [`MAX_TURN`]
+//!   turns; past a cap, new names are counted as [`OTHER`].
 //! - [`Recorder::merge`] of the workers' recorders equals one recorder fed everything
 //!   (histograms merge exactly); [`merge_summaries`] does the same for `summary.json` shards.
 
@@ -39,7 +42,7 @@ mod merge;
 mod pointer;
 mod stream;
 
-pub use ids::{Interner, IssuedIds};
+pub use ids::{Interner, IssuedIds, OTHER};
 pub use merge::merge_summaries;
 pub use pointer::Pointer;
 pub use stream::StreamScan;
@@ -268,8 +271,24 @@ impl Recorder {
 
     fn node_of(&mut self, json: Option<&Value>) -> Option<u32> {
         match self.node_ptr.as_ref()?.get(json?)? {
-            Value::String(s) => Some(self.nodes.intern(s)),
+            Value::String(s) => Some(self.nodes.intern_capped(s, MAX_NODES)),
             _ => None,
+        }
+    }
+
+    /// The key a transition is recorded under: `(from, to)`, or `(other, other)` once
+    /// [`MAX_TRANSITIONS`] distinct transitions are known.
+    fn transition_key(&mut self, from: u32, to: u32, recorded: bool) -> (u32, u32) {
+        let map = if recorded {
+            &self.recorded_transitions
+        } else {
+            &self.transitions
+        };
+        if map.len() < MAX_TRANSITIONS || map.contains_key(&(from, to)) {
+            (from, to)
+        } else {
+            let other = self.nodes.intern(OTHER);
+            (other, other)
         }
     }
 
@@ -293,10 +312,8 @@ impl Recorder {
         if let Some(node) = live_node {
             if is_turn || session.live_node.is_none() {
                 let from = session.live_node.unwrap_or(START);
-                self.transitions
-                    .entry((from, node))
-                    .or_default()
-                    .record(x.latency);
+                let key = self.transition_key(from, node, false);
+                self.transitions.entry(key).or_default().record(x.latency);
                 session.live_node = Some(node);
             }
         }
@@ -311,8 +328,9 @@ impl Recorder {
             if let Some(node) = recorded_node {
                 if is_turn || session.recorded_node.is_none() {
                     let from = session.recorded_node.unwrap_or(START);
+                    let key = self.transition_key(from, node, true);
                     self.recorded_transitions
-                        .entry((from, node))
+                        .entry(key)
                         .or_default()
                         .record(rec.latency);
                     session.recorded_node = Some(node);
@@ -400,7 +418,7 @@ impl Recorder {
         let (timings, hists) = (&mut self.timings, &mut self.server_timing);
         let result = server_timing::parse(header, |m| {
             if let Some(ms) = m.dur_ms {
-                let id = timings.intern(m.name);
+                let id = timings.intern_capped(m.name, MAX_NAMES);
                 hists
                     .entry(id)
                     .or_default()
@@ -458,7 +476,7 @@ impl Recorder {
             if id == START {
                 START
             } else {
-                me.intern(other.nodes.name(id))
+                me.intern_capped(other.nodes.name(id), MAX_NODES)
             }
         };
         for (maps, theirs) in [
@@ -491,7 +509,9 @@ impl Recorder {
             m.duration.add(&s.duration);
         }
         for (&id, h) in &other.server_timing {
-            let mine = self.timings.intern(other.timings.name(id));
+            let mine = self
+                .timings
+                .intern_capped(other.timings.name(id), MAX_NAMES);
             self.server_timing.entry(mine).or_default().add(h);
         }
         self.server_timing_malformed += other.server_timing_malformed;
@@ -501,7 +521,7 @@ impl Recorder {
         for (&id, c) in &other.divergence {
             let m = self
                 .divergence
-                .entry(self.nodes.intern(other.nodes.name(id)))
+                .entry(self.nodes.intern_capped(other.nodes.name(id), MAX_NODES))
                 .or_default();
             m.compared += c.compared;
             m.diverged += c.diverged;
@@ -639,6 +659,15 @@ fn node_divergence(compared: u64, diverged: u64) -> NodeDivergence {
         },
     }
 }
+
+/// Distinct node names kept; later new names count as [`OTHER`] (bounded memory against a
+/// target that invents names).
+pub const MAX_NODES: usize = 32;
+/// Distinct transitions kept (live, and recorded); later new ones count as
+/// `(other)→(other)`. Each is an HDR histogram of ~190 KB.
+pub const MAX_TRANSITIONS: usize = 128;
+/// Distinct Server-Timing metric names kept; later new names count as [`OTHER`].
+pub const MAX_NAMES: usize = 32;
 
 /// Responses naming a not-yet-issued id kept per recorder for the late check; past it,
 /// such responses are not checked (an id nobody is ever issued is not cross-talk anyway).

@@ -463,3 +463,40 @@ fn configurable_node_pointer_and_non_string_nodes() {
     let keys: Vec<_> = r.summary().nodes.into_keys().collect();
     assert_eq!(keys, ["A→B", "START→A"]);
 }
+
+#[test]
+fn invented_names_are_capped() {
+    let mut r = recorder();
+    let mut s = r.start_session();
+    for i in 0..200 {
+        let body = leak(json!({"current_node": format!("N{i}")}));
+        r.exchange(&mut s, &live(CONT, 1, body));
+        r.server_timing(format!("m{i};dur=1").as_bytes());
+    }
+    let c = r.summary();
+    assert!(c.nodes.len() <= MAX_TRANSITIONS + 1, "{}", c.nodes.len());
+    let total: u64 = c.nodes.values().map(|h| h.count).sum();
+    assert_eq!(total, 200, "every response is still counted");
+    assert!(c.nodes.keys().any(|k| k == "(other)→(other)"));
+    assert_eq!(c.server_timing.len(), MAX_NAMES + 1);
+    assert_eq!(c.server_timing[OTHER].count, 200 - MAX_NAMES as u64);
+}
+
+#[test]
+fn distinct_transitions_are_capped() {
+    let mut r = recorder();
+    let mut s = r.start_session();
+    let mut n = 0u64;
+    for a in 0..20 {
+        for b in 0..20 {
+            for name in [format!("A{a}"), format!("A{b}")] {
+                r.exchange(&mut s, &live(CONT, 1, leak(json!({"current_node": name}))));
+                n += 1;
+            }
+        }
+    }
+    let c = r.summary();
+    assert_eq!(c.nodes.len(), MAX_TRANSITIONS + 1);
+    assert!(c.nodes["(other)→(other)"].count > 0);
+    assert_eq!(c.nodes.values().map(|h| h.count).sum::<u64>(), n);
+}
