@@ -736,3 +736,120 @@ async fn fifty_student_sessions_recorded_exactly_as_the_mock_saw_them() {
     // The students' bearer token never reaches the file.
     assert!(!decompressed(&summary.path).contains("synthetic-student-token"));
 }
+
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_never_silently() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&stub.url(), &dir);
+    c.queue = std::num::NonZeroUsize::new(1).unwrap();
+    let proxy = start(c).await;
+    let http = client();
+    let sends: Vec<_> = (0..300)
+        .map(|i| {
+            let (http, url) = (
+                http.clone(),
+                format!("{}/session/status/t-{i}", proxy.url()),
+            );
+            tokio::spawn(async move { http.get(url).send().await.unwrap().bytes().await.unwrap() })
+        })
+        .collect();
+    for s in sends {
+        s.await.unwrap();
+    }
+    let live = proxy.live();
+    let summary = proxy.finish().await.unwrap();
+    let (ex, integrity) = read_trace(&summary.path);
+    // Every exchange is either in the file or counted as dropped, in the summary and footer.
+    assert_eq!(stub.received().len(), 300);
+    assert_eq!(summary.exchanges + summary.dropped, 300, "{summary:?}");
+    assert_eq!(ex.len() as u64, summary.exchanges);
+    assert_eq!(integrity.footer.unwrap().dropped, summary.dropped);
+    assert!(live.dropped <= summary.dropped);
+}
+
+#[test]
+fn record_flags_become_the_proxy_config() {
+    use clap::Parser;
+    use reprise::cli::{Cli, Command};
+    let cli = Cli::try_parse_from([
+        "reprise",
+        "record",
+        "--upstream",
+        "https://api.example.com/v1",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        "x.trace.zst",
+        "--body-cap",
+        "64KiB",
+        "--no-redact",
+        "--redact-header",
+        "X-Student-Token",
+        "--redact-json",
+        "/password",
+        "--grace",
+        "2s",
+        "--session-path",
+        "/chat/{conv}/messages",
+        "--session-request",
+        "/conv",
+    ])
+    .unwrap();
+    let Command::Record(args) = cli.command else {
+        panic!("not record")
+    };
+    let c = reprise::cmd::record::config(&args).unwrap();
+    assert_eq!(c.upstream.to_string(), "https://api.example.com/v1");
+    assert_eq!(c.body_cap, 64 * 1024);
+    assert_eq!(c.grace, Duration::from_secs(2));
+    assert_eq!(c.redaction.headers(), ["x-student-token"]);
+    assert_eq!(
+        c.sessions.key("/chat/c1/messages", None, None).as_deref(),
+        Some("c1")
+    );
+    assert_eq!(
+        c.sessions
+            .key("/x", Some(&json!({"conv": "c2"})), None)
+            .as_deref(),
+        Some("c2")
+    );
+    // Defaults: the five secret headers, /thread_id rules, 1 MiB.
+    let cli =
+        Cli::try_parse_from(["reprise", "record", "--upstream", "http://127.0.0.1:8000"]).unwrap();
+    let Command::Record(args) = cli.command else {
+        panic!("not record")
+    };
+    let c = reprise::cmd::record::config(&args).unwrap();
+    assert_eq!(c.redaction.headers().len(), 5);
+    assert_eq!(c.body_cap, 1 << 20);
+    assert!(c.out.starts_with("recordings") && c.out.to_string_lossy().ends_with(".trace.zst"));
+    // Bad values are refused with the value named.
+    for bad in [
+        vec!["--upstream", "ftp://x"],
+        vec!["--upstream", "http://x", "--redact-json", "password"],
+        vec![
+            "--upstream",
+            "http://x",
+            "--session-path",
+            "/no/placeholder",
+        ],
+    ] {
+        let cli =
+            Cli::try_parse_from(["reprise", "record"].into_iter().chain(bad.clone())).unwrap();
+        let Command::Record(args) = cli.command else {
+            panic!("not record")
+        };
+        let err = reprise::cmd::record::config(&args).unwrap_err().to_string();
+        assert!(err.contains(bad.last().unwrap()), "{err}");
+    }
+    assert!(Cli::try_parse_from([
+        "reprise",
+        "record",
+        "--upstream",
+        "http://x",
+        "--body-cap",
+        "12XB"
+    ])
+    .is_err());
+}
