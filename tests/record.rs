@@ -853,3 +853,62 @@ fn record_flags_become_the_proxy_config() {
     ])
     .is_err());
 }
+
+#[tokio::test]
+async fn an_upstream_that_breaks_mid_body_is_recorded_as_such() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A raw upstream: promises 1000 bytes, sends 5, hangs up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nshort")
+                .await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start(config(&format!("http://{addr}"), &dir)).await;
+    let res = client()
+        .get(format!("{}/cut", proxy.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.bytes().await.is_err(),
+        "the client sees the body break too"
+    );
+    let summary = proxy.finish().await.unwrap();
+    let (ex, _) = read_trace(&summary.path);
+    assert_eq!(ex[0].error.as_ref().unwrap().kind, "upstream_body");
+    assert_eq!(ex[0].res.as_ref().unwrap().body.len, 5);
+}
+
+#[tokio::test]
+async fn an_upstream_closing_idle_connections_after_1s_loses_no_request() {
+    use reprise::mock;
+    let mock_config = mock::Config::default().keep_alive_timeout(Duration::from_secs(1));
+    let mock = mock::Server::start("127.0.0.1:0".parse().unwrap(), mock_config)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start(config(&mock.url(), &dir)).await;
+    let http = client();
+    // Gaps straddle the upstream's 1 s idle close, where a pooled connection may be closing.
+    for gap_ms in [0u64, 990, 1000, 1010, 1100] {
+        tokio::time::sleep(Duration::from_millis(gap_ms)).await;
+        let res = http
+            .get(format!("{}/health", proxy.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "after a {gap_ms} ms gap");
+        res.bytes().await.unwrap();
+    }
+    let summary = proxy.finish().await.unwrap();
+    assert_eq!(summary.exchanges, 5);
+    assert_eq!(mock.counters().health, 5);
+}
