@@ -3,7 +3,7 @@
 //!
 //! Built so the traffic never waits for the recording:
 //! - bodies stream through frame by frame ([`tee`]); a copy of the first `body_cap` bytes is
-//!   kept by reference (`Bytes` clones, no copy) with each chunk's offset and size;
+//!   kept with each chunk's offset and size;
 //! - a finished exchange is handed to the writer thread ([`sink`]) with a non-blocking
 //!   `try_send` on a bounded queue; parsing, session keying, redaction, JSON encoding and
 //!   compression all happen on that thread. A full queue drops the exchange and counts it.
