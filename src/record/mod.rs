@@ -77,6 +77,9 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Exchanges waiting for the writer; past this they are dropped and counted.
     pub queue: NonZeroUsize,
+    /// Proxy threads, each with its own runtime and `SO_REUSEPORT` listener (default: one
+    /// per core).
+    pub workers: NonZeroUsize,
 }
 
 /// Default cap on each captured body.
@@ -102,6 +105,7 @@ impl Config {
             grace: DEFAULT_GRACE,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             queue: NonZeroUsize::new(DEFAULT_QUEUE).expect("non-zero"),
+            workers: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         })
     }
 }
