@@ -1,12 +1,19 @@
 //! The proxy's lifecycle: bind, accept, serve connections, drain and close the recording.
 //!
+//! Serving runs on `config.workers` threads (one per core by default), each with a
+//! single-threaded tokio runtime, its own `SO_REUSEPORT` listener on the same address and
+//! its own upstream pool — the way nginx runs one event loop per worker — so a client
+//! connection, its upstream connection and every wakeup between them stay on one thread.
+//! Only the writer queue is shared.
+//!
 //! Stopping (after the caller's token is cancelled, or on [`Proxy::finish`]):
-//! 1. the accept loop ends, so no new connection is taken;
+//! 1. every accept loop ends, so no new connection is taken;
 //! 2. every connection is told to shut down gracefully: an in-flight exchange finishes, an
 //!    idle keep-alive connection closes;
 //! 3. after the grace period, connections still open are dropped (their exchanges are
 //!    recorded as `client_disconnect`);
-//! 4. the writer drains its queue, writes the footer and fsyncs.
+//! 4. once every worker has exited, the writer drains its queue, writes the footer and
+//!    fsyncs.
 
 use super::forward::{self, Shared};
 use super::sink::{self, Counters, Encoder, Live, Outcome};
