@@ -627,3 +627,73 @@ async fn students_stop_when_cancelled() {
     assert_eq!((r.sessions, r.requests, r.failed), (5, 5, 0));
     assert_eq!(m.counters().requests(), 5);
 }
+
+#[tokio::test]
+async fn an_address_in_use_is_a_clear_error() {
+    let m = mock(Config::default()).await;
+    let err = Server::bind(m.addr(), Config::default())
+        .await
+        .err()
+        .expect("second bind fails");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&m.addr().to_string()) && msg.contains("port 0"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_and_is_logged() {
+    let m = mock(Config::default().request_log(true)).await;
+    let big = vec![b'x'; 2 << 20];
+    let r = client()
+        .post(format!("{}/session/continue", m.url()))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let n = m.counters();
+    assert_eq!((n.continue_, n.status_4xx), (1, 1));
+    let log = m.log().entries();
+    assert_eq!((log.len(), log[0].status), (1, 413));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_many_concurrent_keep_alive_connections() {
+    // 400 here, within a default 1,024-descriptor limit for both ends (the benchmark does
+    // 10,000 from another process).
+    let m = mock(Config::default()).await;
+    let mut socks = Vec::new();
+    for _ in 0..400 {
+        socks.push(tokio::net::TcpStream::connect(m.addr()).await.unwrap());
+    }
+    let req = "GET /health HTTP/1.1\r\nhost: x\r\n\r\n";
+    for round in 0..2 {
+        let tasks: Vec<_> = socks
+            .drain(..)
+            .map(|mut s| {
+                tokio::spawn(async move {
+                    let r = raw_request(&mut s, req).await;
+                    (s, r.starts_with("HTTP/1.1 200"))
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (s, ok) = t.await.unwrap();
+            assert!(ok, "round {round}");
+            socks.push(s);
+        }
+    }
+    let n = m.counters();
+    assert_eq!(
+        (n.connections_accepted, n.connections_open, n.health),
+        (400, 400, 800)
+    );
+    drop(socks);
+    let t = Instant::now();
+    while m.counters().connections_open > 0 && t.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(m.counters().connections_open, 0);
+}

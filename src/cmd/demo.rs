@@ -1,29 +1,46 @@
 //! `reprise demo`: the whole loop in about a minute, with nothing running beforehand.
 //!
 //! 1. the mock agent API, in-process;
-//! 2. synthetic students (think time scaled to 0.6–1.8 s) recorded through the recording
-//!    proxy into `<report>/demo.trace.zst`;
+//! 2. synthetic students (think time scaled to 0.6–1.8 s, a quarter of their turns on the
+//!    SSE stream endpoint) recorded through the recording proxy into
+//!    `<report>/demo.trace.zst`;
 //! 3. a replay of that recording against a *fresh* mock (one that never issued the recorded
 //!    `thread_id`s), `--users` × `--speed` for `--duration`;
-//! 4. the table on the console and `<report>/summary.json`.
+//! 4. the table and threshold verdicts on the console, and the report directory
+//!    (`summary.json`, `report.html`, Locust-style CSVs).
 
 use super::Exit;
 use crate::cli::DemoArgs;
 use crate::mock;
 use crate::record;
 use crate::replay::{Config, Speed, Workload};
+use crate::report::Thresholds;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// LLM latency of the demo's mock: log-normal around 20 ms.
+/// What the demo checks at the end (the seed's expectations, scaled to the mock).
+const DEMO_THRESHOLDS: [&str; 4] = [
+    "error_rate < 1%",
+    "p95 < 5s",
+    "sessions.completed > 0",
+    "lag.p99 < 500ms",
+];
+
+/// LLM latency of the demo's mock: log-normal around 20 ms; its stream variant sends the
+/// first event 50 ms after that, then one every 20 ms (so the console shows TTFT and gaps).
 fn mock_config() -> mock::Config {
-    mock::Config::default().latency(mock::Latency::LogNormal {
-        median: Duration::from_millis(20),
-        spread: 0.5,
-    })
+    mock::Config::default()
+        .latency(mock::Latency::LogNormal {
+            median: Duration::from_millis(20),
+            spread: 0.5,
+        })
+        .stream(Duration::from_millis(50), Duration::from_millis(20), 5)
 }
+
+/// Share of the students' turns sent to the streaming endpoint.
+const STREAM_SHARE: f64 = 0.25;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let speed = Speed::new(args.speed).context("--speed must be a positive number")?;
@@ -60,7 +77,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         let students = mock::students::Config::new(proxy.url())
             .sessions(args.sessions)
             .concurrency(args.sessions as usize)
-            .think(Duration::from_millis(600), Duration::from_millis(1800));
+            .think(Duration::from_millis(600), Duration::from_millis(1800))
+            .stream_share(STREAM_SHARE);
         let report = mock::students::run_until(&students, cancel.clone())
             .await
             .context("running the synthetic students")?;
@@ -81,9 +99,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     }
 
     // 3–4: replay against a fresh mock
-    let plan = Arc::new(super::replay::load_plan(std::slice::from_ref(
-        &recorded.path,
-    ))?);
+    let plan = Arc::new(super::replay::load_plan(
+        std::slice::from_ref(&recorded.path),
+        &[],
+    )?);
     let target = rt.block_on(mock::Server::start("127.0.0.1:0".parse()?, mock_config()))?;
     let mut config = Config::new(
         target.url(),
@@ -102,13 +121,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         args.duration,
         target.url()
     );
-    let exit = super::replay::execute(
-        plan,
-        &config,
-        &args.report,
-        vec![recorded.path.display().to_string()],
-        cancel,
-    )?;
+    let output = super::replay::Output {
+        dir: args.report.clone(),
+        recordings: vec![recorded.path.display().to_string()],
+        thresholds: Thresholds::parse_all(&DEMO_THRESHOLDS)?,
+        profile: None,
+    };
+    let exit = super::replay::execute(plan, &config, &output, cancel)?;
     let counts = target.counters();
     println!(
         "mock: {} sessions issued, {} requests, {} naming an unknown thread_id",

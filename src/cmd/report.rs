@@ -66,6 +66,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("writing the report to {}", out.display()))?;
 
     print!("{}", report::render_summary(&summary));
+    let conversation = report::conversation::render(&summary.conversation);
+    if !conversation.is_empty() {
+        print!("\n{conversation}");
+    }
     if parts.len() > 1 {
         println!("\nmerged {} summaries", parts.len());
     }

@@ -3,9 +3,12 @@
 //! Uses nothing else of ours. Recording happens per worker (no shared lock per request);
 //! workers' figures merge through [`Hist::add`] and [`HistSummary::merged`].
 
+pub mod conversation;
 mod hist;
 pub mod recorder;
 pub mod series;
+pub mod server_timing;
+pub mod sse;
 pub mod summary;
 
 pub use hist::{Hist, HistSummary};

@@ -43,6 +43,7 @@ const NOT_FOUND: &[u8] = br#"{"detail":"Not Found"}"#;
 const NOT_ALLOWED: &[u8] = br#"{"detail":"Method Not Allowed"}"#;
 const SERVER_ERROR: &[u8] = br#"{"detail":"Internal Server Error"}"#;
 const TOO_LARGE: &[u8] = br#"{"detail":"Request body too large"}"#;
+const UNREADABLE: &[u8] = br#"{"detail":"Request body could not be read"}"#;
 const IMAGE_URL: &str = "https://mock.reprise.invalid/img/concept-diagram.png";
 
 /// State shared by every connection of one server.
@@ -84,30 +85,28 @@ pub(crate) async fn handle(
     let endpoint = route(&parts.method, parts.uri.path());
     bump(shared.counters.endpoint(endpoint));
 
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let code = if e.is::<http_body_util::LengthLimitError>() {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return finish(shared, code, TOO_LARGE);
-        }
+    let (body, unreadable) = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => (b.to_bytes(), None),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => (
+            Bytes::new(),
+            Some((StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)),
+        ),
+        Err(_) => (Bytes::new(), Some((StatusCode::BAD_REQUEST, UNREADABLE))),
     };
 
     let mut named: Option<String> = None;
     let mut issued: Option<String> = None;
-    let res = match endpoint {
-        Endpoint::Health => json(StatusCode::OK, Bytes::from_static(HEALTH)),
-        Endpoint::Start => {
+    let res = match (unreadable, endpoint) {
+        (Some((code, msg)), _) => json(code, Bytes::from_static(msg)),
+        (None, Endpoint::Health) => json(StatusCode::OK, Bytes::from_static(HEALTH)),
+        (None, Endpoint::Start) => {
             let (res, id) = start(shared, peer, &body);
             if shared.config.request_log {
                 issued = id.map(|id| uuid::Uuid::from_u128(id).hyphenated().to_string());
             }
             res
         }
-        Endpoint::Continue | Endpoint::Stream => {
+        (None, Endpoint::Continue | Endpoint::Stream) => {
             turn(
                 shared,
                 peer,
@@ -117,13 +116,14 @@ pub(crate) async fn handle(
             )
             .await
         }
-        Endpoint::Status => {
-            let id = parts.uri.path()["/session/status/".len()..].to_owned();
-            let r = status(shared, peer, &id);
-            named = Some(id);
-            r
+        (None, Endpoint::Status) => {
+            let id = &parts.uri.path()["/session/status/".len()..];
+            if shared.config.request_log {
+                named = Some(id.to_owned());
+            }
+            status(shared, peer, id)
         }
-        Endpoint::Other => {
+        (None, Endpoint::Other) => {
             let path = parts.uri.path();
             let other_method = route(&Method::GET, path) != Endpoint::Other
                 || route(&Method::POST, path) != Endpoint::Other;
@@ -179,12 +179,6 @@ fn json(code: StatusCode, body: Bytes) -> Response<Body> {
     *r.status_mut() = code;
     r.headers_mut().insert(CONTENT_TYPE, JSON.clone());
     r
-}
-
-/// Early exit for a too-large body: counted here because `handle` returns at once.
-fn finish(shared: &Shared, code: StatusCode, body: &'static [u8]) -> Response<Body> {
-    shared.counters.status(code.as_u16());
-    json(code, Bytes::from_static(body))
 }
 
 fn not_found_session(shared: &Shared) -> Response<Body> {

@@ -26,6 +26,7 @@
 
 pub mod client;
 pub mod console;
+pub mod conversation;
 pub mod hook;
 pub mod plan;
 pub mod rewrite;

@@ -13,6 +13,7 @@
 //!   measures): sections say "not measured" instead.
 
 mod console;
+pub mod conversation;
 mod csv;
 mod evaluate;
 pub mod fixture;

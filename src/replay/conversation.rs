@@ -1,0 +1,256 @@
+//! The conversation measure: the replay hook feeding [`metrics::conversation`].
+//!
+//! Each worker owns one [`Recorder`] and the [`conversation::Session`] of every session its
+//! users are replaying; the run shares one [`IssuedIds`] (ids issued to users, for the
+//! isolation check) and merges the workers' recorders into `summary.conversation` at the
+//! end.
+//!
+//! What it reads from each live response: the endpoint name, status and latency; the body
+//! as JSON (the replay's parse when it made one, else its own; for `text/event-stream` the
+//! data of the last complete event, the agent's `done` state); every `Server-Timing` header;
+//! and, for SSE and `Transfer-Encoding: chunked` bodies, the chunk arrival times, cut into
+//! events by [`StreamScan`]. From the recorded twin: its status, its latency (`done_us`) and
+//! its JSON (for a recorded SSE body, again the last event's data, parsed once per recorded
+//! exchange and cached).
+//!
+//! # Invariants
+//! - A request that got no response (connect, timeout) is not an observation: it has no
+//!   node, no timing and no body. Its failure is counted by the replay itself.
+//! - Nothing here fails or panics on a target's bytes.
+//!
+//! [`metrics::conversation`]: crate::metrics::conversation
+//! [`conversation::Session`]: crate::metrics::conversation::Session
+
+use super::hook::{Live, Measure, SessionEnd, SessionInfo, WorkerMeasure};
+use crate::metrics::conversation::{
+    self, Config, Ending, Exchange, IssuedIds, Recorded, Recorder, StreamScan,
+};
+use crate::metrics::{sse, Summary};
+use crate::trace;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The run-wide conversation measure.
+#[derive(Debug)]
+pub struct Conversation {
+    cfg: Arc<Config>,
+    issued: Arc<IssuedIds>,
+}
+
+impl Conversation {
+    pub fn new(cfg: Config) -> Self {
+        Conversation {
+            cfg: Arc::new(cfg),
+            issued: Arc::new(IssuedIds::new()),
+        }
+    }
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Conversation::new(Config::default())
+    }
+}
+
+/// One worker's part of the measure.
+#[derive(Debug)]
+pub struct Worker {
+    rec: Recorder,
+    sessions: HashMap<u64, conversation::Session>,
+    scan: StreamScan,
+    /// Recorded JSON of recorded SSE exchanges, by the exchange's address in the plan.
+    twins: HashMap<usize, Option<Rc<Value>>>,
+}
+
+impl Measure for Conversation {
+    type Worker = Worker;
+
+    fn worker(&self, _index: usize) -> Worker {
+        Worker {
+            rec: Recorder::new(self.cfg.clone(), self.issued.clone()),
+            sessions: HashMap::new(),
+            scan: StreamScan::new(false),
+            twins: HashMap::new(),
+        }
+    }
+
+    fn finish(&self, parts: Vec<Recorder>, summary: &mut Summary) {
+        let mut all = Recorder::new(self.cfg.clone(), self.issued.clone());
+        for p in &parts {
+            all.merge(p);
+        }
+        summary.conversation = all.summary();
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn looks_like_json(body: &[u8]) -> bool {
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
+}
+
+/// The recorded response's JSON: its body, or the last event of a recorded SSE body.
+fn recorded_json(res: &trace::Response) -> Option<Value> {
+    let sse = header(&res.headers, "content-type")
+        .is_some_and(|ct| StreamScan::is_sse_content_type(ct.as_bytes()));
+    if !sse {
+        return None;
+    }
+    let text = match &res.body.data {
+        trace::BodyData::Text(t) => t.as_bytes().to_vec(),
+        other => trace::Body {
+            data: other.clone(),
+            len: res.body.len,
+            truncated: res.body.truncated,
+        }
+        .to_bytes(),
+    };
+    let last = sse::parse_all(&text).pop()?;
+    serde_json::from_str(&last.data).ok()
+}
+
+impl Worker {
+    fn twin_json(&mut self, recorded: &trace::Exchange) -> Option<Rc<Value>> {
+        let res = recorded.res.as_ref()?;
+        if res.body.json().is_some() {
+            return None; // borrowed directly by the caller
+        }
+        let key = recorded as *const trace::Exchange as usize;
+        self.twins
+            .entry(key)
+            .or_insert_with(|| recorded_json(res).map(Rc::new))
+            .clone()
+    }
+}
+
+impl WorkerMeasure for Worker {
+    type Part = Recorder;
+
+    fn session_start(&mut self, s: &SessionInfo<'_>) {
+        let session = self.rec.start_session();
+        self.sessions.insert(s.vu, session);
+    }
+
+    fn response(&mut self, r: &Live<'_>) {
+        let (Some(status), Some(headers)) = (r.status, r.headers) else {
+            return;
+        };
+        for v in headers.get_all("server-timing") {
+            self.rec.server_timing(v.as_bytes());
+        }
+
+        // stream events
+        let sse = headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|ct| StreamScan::is_sse_content_type(ct.as_bytes()));
+        let chunked = headers
+            .get(http::header::TRANSFER_ENCODING)
+            .is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"chunked"));
+        let mut stream_json = None;
+        if sse || chunked {
+            self.scan.reset(sse);
+            let mut from = 0usize;
+            for &(at, len) in r.chunks {
+                let to = (from + len).min(r.body.len());
+                self.scan.chunk(at, &r.body[from..to]);
+                from = to;
+            }
+            self.scan.finish();
+            self.rec.stream(r.endpoint, self.scan.events(), r.latency);
+            if sse {
+                stream_json = serde_json::from_str::<Value>(self.scan.last_data()).ok();
+            }
+        }
+
+        // live JSON: the replay's parse, the stream's last event, or our own parse
+        let own_parse;
+        let live = match (r.json, &stream_json) {
+            (Some(j), _) => Some(j),
+            (None, Some(j)) => Some(j),
+            (None, None) if !sse && looks_like_json(r.body) => {
+                own_parse = serde_json::from_slice::<Value>(r.body).ok();
+                own_parse.as_ref()
+            }
+            _ => None,
+        };
+
+        // the recorded twin
+        let twin = self.twin_json(r.recorded);
+        let recorded = r.recorded.res.as_ref().map(|res| Recorded {
+            status: res.status,
+            latency: Duration::from_micros(r.recorded.done_us),
+            json: res.body.json().or(twin.as_deref()),
+        });
+
+        let Some(session) = self.sessions.get_mut(&r.vu) else {
+            return;
+        };
+        self.rec.exchange(
+            session,
+            &Exchange {
+                endpoint: r.endpoint,
+                status,
+                latency: r.latency,
+                live,
+                recorded,
+            },
+        );
+    }
+
+    fn session_end(&mut self, s: &SessionInfo<'_>, end: &SessionEnd<'_>) {
+        if let Some(session) = self.sessions.remove(&s.vu) {
+            let ending = match end.aborted {
+                None => Ending::Completed,
+                Some(reason) => Ending::Aborted(reason),
+            };
+            self.rec.end_session(session, ending, end.duration);
+        }
+    }
+
+    fn finish(self) -> Recorder {
+        self.rec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(ct: &str, body: trace::Body) -> trace::Response {
+        trace::Response {
+            status: 200,
+            headers: vec![("content-type".into(), ct.into())],
+            body,
+            chunks: vec![],
+        }
+    }
+
+    #[test]
+    fn recorded_sse_twin_reads_the_last_event() {
+        let text = "data: {\"token\":\"Hi\"}\n\nevent: done\ndata: {\"current_node\":\"CI\"}\n\n";
+        let r = res(
+            "text/event-stream",
+            trace::Body::from_bytes(text.as_bytes(), text.len() as u64),
+        );
+        assert_eq!(recorded_json(&r).unwrap()["current_node"], "CI");
+        let cut = "data: {\"current_node\":\"CI\"}";
+        let r = res(
+            "text/event-stream",
+            trace::Body::from_bytes(cut.as_bytes(), cut.len() as u64),
+        );
+        assert_eq!(recorded_json(&r), None, "a cut stream has no last event");
+        let j = res("application/json", trace::Body::from_bytes(b"{}", 2));
+        assert_eq!(recorded_json(&j), None);
+    }
+}
