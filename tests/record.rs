@@ -1,28 +1,16 @@
-//! The recording proxy end to end over loopback: pass-through, streaming, faults, stopping,
-//! redaction. Assertions are on what the upstream received and what the file holds.
+//! The recording proxy in-process over loopback: pass-through, streaming, faults,
+//! redaction, drop accounting. Assertions are on what the upstream received and what the
+//! file holds. (The real binary: `record_process.rs`; with the mock: `record_mock.rs`.)
 
 mod record_util;
 
-use record_util::{client, decompressed, read_trace, Stub};
-use reprise::record::{Config, Proxy, Redaction};
+use record_util::{client, config, decompressed, read_trace, start, Stub};
+use reprise::record::{Proxy, Redaction};
 use reprise::trace;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-fn config(upstream: &str, dir: &tempfile::TempDir) -> Config {
-    let mut c = Config::new(upstream, dir.path().join("rec.trace.zst")).unwrap();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.grace = Duration::from_secs(5);
-    c
-}
-
-async fn start(config: Config) -> Proxy {
-    Proxy::start(config, CancellationToken::new())
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn exchanges_pass_through_and_are_recorded() {
@@ -391,7 +379,7 @@ async fn bodies_past_the_cap_pass_whole_and_are_stored_truncated() {
 }
 
 #[tokio::test]
-async fn an_existing_file_is_refused_and_a_busy_port_named() {
+async fn an_existing_file_is_refused_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("rec.trace.zst");
     std::fs::write(&path, b"keep me").unwrap();
@@ -404,335 +392,66 @@ async fn an_existing_file_is_refused_and_a_busy_port_named() {
     assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
 }
 
-/// The real binary as a child process, and the proxy URL it printed.
-struct Recorder {
-    child: std::process::Child,
-    url: String,
-    stderr: std::sync::mpsc::Receiver<String>,
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_never_silently() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&stub.url(), &dir);
+    c.queue = std::num::NonZeroUsize::new(1).unwrap();
+    let proxy = start(c).await;
+    let http = client();
+    let sends: Vec<_> = (0..300)
+        .map(|i| {
+            let (http, url) = (
+                http.clone(),
+                format!("{}/session/status/t-{i}", proxy.url()),
+            );
+            tokio::spawn(async move { http.get(url).send().await.unwrap().bytes().await.unwrap() })
+        })
+        .collect();
+    for s in sends {
+        s.await.unwrap();
+    }
+    let live = proxy.live();
+    let summary = proxy.finish().await.unwrap();
+    let (ex, integrity) = read_trace(&summary.path);
+    // Every exchange is either in the file or counted as dropped, in the summary and footer.
+    assert_eq!(stub.received().len(), 300);
+    assert_eq!(summary.exchanges + summary.dropped, 300, "{summary:?}");
+    assert_eq!(ex.len() as u64, summary.exchanges);
+    assert_eq!(integrity.footer.unwrap().dropped, summary.dropped);
+    assert!(live.dropped <= summary.dropped);
 }
 
-fn spawn_recorder(upstream: &str, out: &std::path::Path) -> Recorder {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
-        .args([
-            "record",
-            "--upstream",
-            upstream,
-            "--listen",
-            "127.0.0.1:0",
-            "--grace",
-            "5s",
-        ])
-        .args(["--status-every", "1s", "--out"])
-        .arg(out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
+#[tokio::test]
+async fn an_upstream_that_breaks_mid_body_is_recorded_as_such() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A raw upstream: promises 1000 bytes, sends 5, hangs up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nshort")
+                .await;
         }
     });
-    let first = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the recorder starts");
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_string();
-    Recorder {
-        child,
-        url,
-        stderr: rx,
-    }
-}
-
-fn signal(child: &std::process::Child, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-}
-
-#[tokio::test]
-async fn sigkill_loses_at_most_the_last_second() {
-    let stub = Stub::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("killed.trace.zst");
-    let mut rec = spawn_recorder(&stub.url(), &out);
-    let http = client();
-    let started = Instant::now();
-    let mut completed = Vec::new();
-    let mut i = 0u64;
-    while started.elapsed() < Duration::from_millis(2500) {
-        let body =
-            json!({"thread_id": format!("t-{}", i % 5), "user_response": format!("answer {i}")});
-        let res = http
-            .post(format!("{}/session/continue", rec.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.bytes().await.unwrap();
-        completed.push(started.elapsed());
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    signal(&rec.child, libc::SIGKILL);
-    let killed_at = started.elapsed();
-    rec.child.wait().unwrap();
-
-    let (ex, integrity) = read_trace(&out);
-    assert!(
-        integrity.footer.is_none(),
-        "a killed recorder writes no footer"
-    );
-    let safe = completed
-        .iter()
-        .filter(|t| **t + Duration::from_secs(1) < killed_at)
-        .count();
-    assert!(
-        ex.len() >= safe,
-        "recovered {} of {} completed ≥1 s before the kill",
-        ex.len(),
-        safe
-    );
-    assert!(ex.len() <= completed.len());
-    // What was recovered is exactly what the students sent, in order.
-    for (n, e) in ex.iter().enumerate() {
-        assert_eq!(
-            e.req.body.json().unwrap()["user_response"],
-            format!("answer {n}")
-        );
-        assert_eq!(e.session.as_deref(), Some(format!("t-{}", n % 5).as_str()));
-    }
-}
-
-#[tokio::test]
-async fn sigint_drains_in_flight_writes_the_footer_and_counts_match() {
-    let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("stopped.trace.zst");
-    let rec = spawn_recorder(&stub.url(), &out);
-    let http = client();
-    let mut tasks = Vec::new();
-    for w in 0..3 {
-        let (http, url) = (http.clone(), rec.url.clone());
-        tasks.push(tokio::spawn(async move {
-            for i in 0..10 {
-                let body = json!({"thread_id": format!("w{w}"), "user_response": i});
-                let res = http
-                    .post(format!("{url}/session/continue"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                res.bytes().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    // A 2-second stream is in flight when SIGINT arrives: the grace period lets it finish.
-    let drip = {
-        let url = format!("{}/drip", rec.url);
-        let http = http.clone();
-        tokio::spawn(async move { http.get(url).send().await.unwrap().bytes().await.unwrap() })
-    };
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    signal(&rec.child, libc::SIGINT);
-    let drip = drip.await.unwrap();
-    assert_eq!(
-        drip.len(),
-        (0..20).map(|i| format!("chunk {i}\n").len()).sum::<usize>()
-    );
-    let output = tokio::task::spawn_blocking(move || rec.child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("exchanges    31"), "{stdout}");
-    assert!(stdout.contains("compression"), "{stdout}");
-    let status_lines: Vec<String> = rec.stderr.try_iter().collect();
-    assert!(
-        status_lines.iter().any(|l| l.starts_with("recording: ")),
-        "{status_lines:?}"
-    );
-
-    let (ex, integrity) = read_trace(&out);
-    let received = stub.received().len() as u64;
-    assert_eq!(received, 31);
-    assert_eq!(
-        integrity.footer,
-        Some(trace::Footer {
-            exchanges: received,
-            sessions: 3,
-            dropped: 0
-        })
-    );
-    assert_eq!(ex.len() as u64, received);
-    assert!(
-        ex.iter().all(|e| e.error.is_none()),
-        "nothing was cut short"
-    );
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-}
-
-/// The endpoint of a recorded exchange, in the mock's terms.
-fn endpoint(e: &trace::Exchange) -> &'static str {
-    match (e.req.method.as_str(), e.req.path.as_str()) {
-        ("POST", "/session/start") => "start",
-        ("POST", "/session/continue") => "continue",
-        ("POST", "/session/continue/stream") => "stream",
-        ("GET", p) if p.starts_with("/session/status/") => "status",
-        ("GET", "/health") => "health",
-        _ => "other",
-    }
-}
-
-#[tokio::test]
-async fn fifty_student_sessions_recorded_exactly_as_the_mock_saw_them() {
-    use reprise::mock::{self, students};
-    use std::collections::{BTreeMap, HashMap, HashSet};
-    let mock_config = mock::Config::default().request_log(true).stream(
-        Duration::from_millis(5),
-        Duration::from_millis(5),
-        3,
-    );
-    let mock = mock::Server::start("127.0.0.1:0".parse().unwrap(), mock_config)
+    let proxy = start(config(&format!("http://{addr}"), &dir)).await;
+    let res = client()
+        .get(format!("{}/cut", proxy.url()))
+        .send()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start(config(&mock.url(), &dir)).await;
-    let students = students::Config::new(proxy.url())
-        .sessions(50)
-        .concurrency(10)
-        .seed(7)
-        .think(Duration::from_millis(1), Duration::from_millis(15))
-        .stream_share(0.2);
-    let report = students::run(&students).await.unwrap();
-    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.bytes().await.is_err(),
+        "the client sees the body break too"
+    );
     let summary = proxy.finish().await.unwrap();
-    let counts = mock.counters();
-    let (ex, integrity) = read_trace(&summary.path);
-
-    // Exactly as many exchanges per endpoint as the mock counted; nothing dropped.
-    let mut recorded: BTreeMap<&str, u64> = BTreeMap::new();
-    for e in &ex {
-        *recorded.entry(endpoint(e)).or_default() += 1;
-    }
-    let expected: BTreeMap<&str, u64> = [
-        ("start", counts.start),
-        ("continue", counts.continue_),
-        ("stream", counts.stream),
-        ("status", counts.status),
-        ("health", counts.health),
-        ("other", counts.other),
-    ]
-    .into_iter()
-    .filter(|(_, n)| *n > 0)
-    .collect();
-    assert_eq!(recorded, expected);
-    assert!(counts.stream > 0 && counts.status > 0, "{counts:?}");
-    assert_eq!(summary.dropped, 0);
-    assert_eq!(
-        integrity.footer,
-        Some(trace::Footer {
-            exchanges: counts.requests(),
-            sessions: 50,
-            dropped: 0
-        })
-    );
-
-    // Every request body equals what the mock received (as a multiset of requests).
-    let key = |method: &str, path: &str, body: &[u8]| {
-        let json: serde_json::Value =
-            serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-        format!("{method} {path} {json}")
-    };
-    let mut sent: Vec<String> = mock
-        .log()
-        .entries()
-        .iter()
-        .map(|l| key(l.method.as_str(), &l.path, &l.body))
-        .collect();
-    let mut got: Vec<String> = ex
-        .iter()
-        .map(|e| key(&e.req.method, &e.req.path, &e.req.body.to_bytes()))
-        .collect();
-    sent.sort();
-    got.sort();
-    assert_eq!(got, sent);
-
-    // Responses: the ids the mock issued are the ids the students got and the recording
-    // keyed; each session's last recorded turn is the mock's final state of it.
-    let issued: HashSet<String> = mock
-        .log()
-        .entries()
-        .iter()
-        .filter_map(|l| l.issued.clone())
-        .collect();
-    let students_ids: HashSet<String> = report.thread_ids.iter().flatten().cloned().collect();
-    let starts: HashSet<String> = ex
-        .iter()
-        .filter(|e| endpoint(e) == "start")
-        .map(|e| {
-            e.res.as_ref().unwrap().body.json().unwrap()["thread_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(issued.len(), 50);
-    assert_eq!(starts, issued);
-    assert_eq!(students_ids, issued);
-    let mut last_turn: HashMap<String, u64> = HashMap::new();
-    for e in &ex {
-        let res = e.res.as_ref().expect("every exchange completed");
-        assert_eq!(res.status, 200, "{} {}", e.req.method, e.req.path);
-        assert!(e.error.is_none());
-        let session = e
-            .session
-            .clone()
-            .expect("every student exchange has a session");
-        assert!(issued.contains(&session), "{session} was issued by a start");
-        // The session is the id the request names (continue/status) or the id issued (start).
-        match endpoint(e) {
-            "start" => assert_eq!(res.body.json().unwrap()["thread_id"], session.as_str()),
-            "continue" | "stream" => {
-                assert_eq!(e.req.body.json().unwrap()["thread_id"], session.as_str())
-            }
-            "status" => assert!(e.req.path.ends_with(&session)),
-            other => panic!("unexpected endpoint {other}"),
-        }
-        let turn = match endpoint(e) {
-            "stream" => {
-                assert!(!res.chunks.is_empty(), "SSE chunk timing kept");
-                let text = String::from_utf8(res.body.to_bytes()).unwrap();
-                let done = students::done_data(&text).expect("a done event");
-                serde_json::from_str::<serde_json::Value>(done).unwrap()["turn"].as_u64()
-            }
-            _ => res.body.json().unwrap()["turn"].as_u64(),
-        };
-        let t = last_turn.entry(session).or_default();
-        *t = (*t).max(turn.unwrap_or(0));
-    }
-    for (id, turn) in &last_turn {
-        let view = mock.session(id).expect("the mock knows the session");
-        assert_eq!(*turn, u64::from(view.turn), "session {id}");
-    }
-    // The students' bearer token never reaches the file.
-    assert!(!decompressed(&summary.path).contains("synthetic-student-token"));
+    let (ex, _) = read_trace(&summary.path);
+    assert_eq!(ex[0].error.as_ref().unwrap().kind, "upstream_body");
+    assert_eq!(ex[0].res.as_ref().unwrap().body.len, 5);
 }

@@ -41,7 +41,7 @@ pub(crate) struct Shared {
     pub client: UpstreamClient,
     pub sink: Sink,
     pub start: Instant,
-    pub next_id: AtomicU64,
+    pub next_id: Arc<AtomicU64>,
     pub body_cap: usize,
     pub timeout: Duration,
 }

@@ -3,7 +3,7 @@
 //!
 //! Built so the traffic never waits for the recording:
 //! - bodies stream through frame by frame ([`tee`]); a copy of the first `body_cap` bytes is
-//!   kept by reference (`Bytes` clones, no copy) with each chunk's offset and size;
+//!   kept with each chunk's offset and size;
 //! - a finished exchange is handed to the writer thread ([`sink`]) with a non-blocking
 //!   `try_send` on a bounded queue; parsing, session keying, redaction, JSON encoding and
 //!   compression all happen on that thread. A full queue drops the exchange and counts it.
@@ -77,6 +77,9 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Exchanges waiting for the writer; past this they are dropped and counted.
     pub queue: NonZeroUsize,
+    /// Proxy threads, each with its own runtime and `SO_REUSEPORT` listener (default: one
+    /// per core).
+    pub workers: NonZeroUsize,
 }
 
 /// Default cap on each captured body.
@@ -102,6 +105,7 @@ impl Config {
             grace: DEFAULT_GRACE,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             queue: NonZeroUsize::new(DEFAULT_QUEUE).expect("non-zero"),
+            workers: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         })
     }
 }

@@ -317,11 +317,11 @@ impl State {
 
 /// Turns a captured exchange into its trace record and session key.
 fn encode(c: Captured, enc: &Encoder) -> (Exchange, Option<String>) {
-    let mut req_body = Body::from_bytes(&c.req_body.to_vec(), c.req_body.len);
+    let mut req_body = Body::from_bytes(c.req_body.bytes(), c.req_body.len);
     let mut res = c.res.map(|r| trace::Response {
         status: r.status.as_u16(),
         headers: headers(&r.headers),
-        body: Body::from_bytes(&r.body.to_vec(), r.body.len),
+        body: Body::from_bytes(r.body.bytes(), r.body.len),
         chunks: r.chunks,
     });
     let path = c.uri.path().to_string();

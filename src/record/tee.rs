@@ -1,8 +1,8 @@
 //! Tee bodies: forward every frame at once, keep a capped copy and the chunk timing.
 //!
 //! # Invariants
-//! - A frame is passed on in the same `poll_frame` call that received it; nothing waits for
-//!   the capture (which holds `Bytes` clones, not copies).
+//! - A frame is passed on in the same `poll_frame` call that received it; the capture is a
+//!   bounded copy made in that call.
 //! - A [`Flight`] ends exactly once: on the last frame, on an upstream body error, or — when
 //!   dropped unfinished — as a `client_disconnect`. Ending it hands the exchange to the sink.
 
@@ -18,11 +18,13 @@ use std::time::Instant;
 /// At most this many `[offset, bytes]` chunk entries are kept per response.
 pub const MAX_CHUNKS: usize = 65_536;
 
-/// The first `cap` bytes of a body, by reference, and the full length seen.
+/// A copy of the first `cap` bytes of a body, and the full length seen.
+///
+/// The bytes are copied, not kept as `Bytes` references: a reference into hyper's read
+/// buffer would stop hyper reusing that buffer and make it allocate a fresh one per read.
 #[derive(Debug, Default)]
 pub(crate) struct Capture {
-    pieces: Vec<Bytes>,
-    kept: usize,
+    kept: Vec<u8>,
     cap: usize,
     /// Bytes seen on the wire so far.
     pub len: u64,
@@ -38,25 +40,14 @@ impl Capture {
 
     pub fn push(&mut self, data: &Bytes) {
         self.len += data.len() as u64;
-        let room = self.cap - self.kept;
-        if room > 0 && !data.is_empty() {
-            let piece = if data.len() <= room {
-                data.clone()
-            } else {
-                data.slice(..room)
-            };
-            self.kept += piece.len();
-            self.pieces.push(piece);
-        }
+        let room = self.cap - self.kept.len();
+        let take = room.min(data.len());
+        self.kept.extend_from_slice(&data[..take]);
     }
 
-    /// The kept bytes, contiguous.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.kept);
-        for p in &self.pieces {
-            out.extend_from_slice(p);
-        }
-        out
+    /// The kept bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.kept
     }
 }
 
@@ -266,11 +257,11 @@ mod tests {
         c.push(&Bytes::from_static(b"abc"));
         c.push(&Bytes::from_static(b"defg"));
         c.push(&Bytes::from_static(b"hij"));
-        assert_eq!(c.to_vec(), b"abcde");
+        assert_eq!(c.bytes(), b"abcde");
         assert_eq!(c.len, 10);
         let mut z = Capture::new(0);
         z.push(&Bytes::from_static(b"x"));
-        assert!(z.to_vec().is_empty());
+        assert!(z.bytes().is_empty());
         assert_eq!(z.len, 1);
     }
 }

@@ -10,6 +10,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use reprise::record::{Config, Proxy};
 use reprise::trace;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -201,5 +202,19 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
+        .unwrap()
+}
+
+/// A proxy config for tests: free port, file in `dir`, 5 s grace.
+pub fn config(upstream: &str, dir: &tempfile::TempDir) -> Config {
+    let mut c = Config::new(upstream, dir.path().join("rec.trace.zst")).unwrap();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.grace = Duration::from_secs(5);
+    c
+}
+
+pub async fn start(config: Config) -> Proxy {
+    Proxy::start(config, CancellationToken::new())
+        .await
         .unwrap()
 }
