@@ -182,7 +182,9 @@ def main():
     meta.update({"kind": args.kind, "exchanges": len(lines), "sessions": len(sessions),
                  "think_us_total": think_us, "latency_us_total": latency_us,
                  "mean_think_per_request_s": think_us / len(lines) / 1e6,
-                 "status_share": sum(e["req"]["method"] == "GET" for e in lines) / len(lines)})
+                 "status_share": sum(e["req"]["method"] == "GET" for e in lines) / len(lines),
+                 # the mock sleeps its LLM latency on continue only
+                 "continue_share": sum(e["req"]["path"] == "/session/continue" for e in lines) / len(lines)})
     with open(args.out + ".meta.json", "w") as f:
         json.dump(meta, f, indent=1)
     print(f"{args.out}: {len(lines)} exchanges in {len(sessions)} sessions", file=sys.stderr)
