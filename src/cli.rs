@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "reprise", version, about = "Record real user sessions against an HTTP API and replay them as load")]
+#[command(
+    name = "reprise",
+    version,
+    about = "Record real user sessions against an HTTP API and replay them as load"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -35,7 +39,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         if secs.is_finite() && secs >= 0.0 {
             return Ok(Duration::from_secs_f64(secs));
         }
-        return Err(format!("`{s}` is not a duration (expected e.g. 250ms, 1.5s, 2m)"));
+        return Err(format!(
+            "`{s}` is not a duration (expected e.g. 250ms, 1.5s, 2m)"
+        ));
     }
     if let Some(num) = t.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()) {
         if num.is_finite() && num >= 0.0 {

@@ -1,1 +1,3 @@
 //! (to be built)
+
+pub mod limits;

@@ -24,7 +24,9 @@ pub enum Error {
     Empty { path: PathBuf },
     #[error("{path}: not a reprise trace ({reason})")]
     NotATrace { path: PathBuf, reason: String },
-    #[error("{path}: trace version {found} is newer than this reprise reads ({max}); upgrade reprise")]
+    #[error(
+        "{path}: trace version {found} is newer than this reprise reads ({max}); upgrade reprise"
+    )]
     Version { path: PathBuf, found: u32, max: u32 },
     #[error("{path}: {source}")]
     Io {

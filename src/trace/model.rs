@@ -254,6 +254,9 @@ mod tests {
     fn header_line_shape() {
         let h = Line::Header(Header::new(Default::default()));
         let s = serde_json::to_string(&h).unwrap();
-        assert!(s.starts_with(r#"{"kind":"header","format":"reprise.trace","version":1,"#), "{s}");
+        assert!(
+            s.starts_with(r#"{"kind":"header","format":"reprise.trace","version":1,"#),
+            "{s}"
+        );
     }
 }
