@@ -13,7 +13,7 @@ mod reader;
 mod writer;
 
 pub use model::*;
-pub use reader::{Integrity, Reader, TornTail};
+pub use reader::{Integrity, Reader, TornTail, MAX_FRAME_BYTES};
 pub use writer::{Writer, WriterStats, FRAME_MAX_AGE, FRAME_MAX_EXCHANGES};
 
 use std::path::PathBuf;

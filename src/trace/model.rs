@@ -14,6 +14,8 @@ pub const FORMAT: &str = "reprise.trace";
 pub const VERSION: u32 = 1;
 
 /// One line of a decompressed trace.
+// Lines are parsed one at a time, never stored in bulk: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Line {
