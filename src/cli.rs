@@ -103,12 +103,58 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Recordings to replay.
+    /// Recordings to replay (.trace.zst); sessions of all files are replayed together.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Base URL of the system under test.
+    /// Base URL of the system under test, e.g. http://127.0.0.1:8000 or https://api.example.com.
     #[arg(long)]
     pub target: String,
+    /// Closed workload: this many virtual users, each replaying sessions back to back.
+    #[arg(long, conflicts_with = "multiply")]
+    pub users: Option<u64>,
+    /// Closed workload: users started per second (default: all within one second).
+    #[arg(long, requires = "users")]
+    pub spawn_rate: Option<f64>,
+    /// Open workload: the recorded session arrivals K times over (default when --users is
+    /// not given: 1, the recording as it happened).
+    #[arg(long)]
+    pub multiply: Option<u64>,
+    /// Time compression: think times (and open-workload arrivals) are divided by it.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// think: send at live completion of the dependency + gap/speed; schedule: at session
+    /// start + recorded offset/speed (latency also from the intended send).
+    #[arg(long, value_enum, default_value_t = TimingArg::Think)]
+    pub timing: TimingArg,
+    /// Stop the run after this long (e.g. 30s, 5m). Without it, closed users replay the
+    /// recording once between them and open runs end when every arrival finished.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Per-request timeout (connect + response to its last byte).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Seed of the session order of closed users.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Header added to every request, replacing a recorded one of the same name ('K: V');
+    /// repeatable. Use it for credentials, which recordings hold redacted.
+    #[arg(long = "header", value_name = "K: V")]
+    pub headers: Vec<String>,
+    /// Report directory (default reports/<UTC timestamp>).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Run only shard i of n (0-based): users (or arrivals) whose number is i modulo n.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimingArg {
+    Think,
+    Schedule,
 }
 
 // ---------------------------------------------------------------- report

@@ -4,7 +4,11 @@
 //! workers' figures merge through [`Hist::add`] and [`HistSummary::merged`].
 
 mod hist;
+pub mod recorder;
+pub mod series;
 pub mod summary;
 
 pub use hist::{Hist, HistSummary};
+pub use recorder::{Failure, Recorder, Sample};
+pub use series::Second;
 pub use summary::Summary;

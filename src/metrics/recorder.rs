@@ -1,0 +1,367 @@
+//! Per-worker recording of request samples, failures and sessions.
+//!
+//! A [`Recorder`] belongs to one worker thread and is written without any lock; workers'
+//! recorders merge with [`Recorder::merge`] (histograms add exactly) and the merged one
+//! fills the figures of a [`Summary`]. Routes are dense indices (`u32`) given by the caller
+//! when it builds its plan; their names are only needed when the summary is written.
+//!
+//! # Invariants
+//! - Every call to [`Recorder::record`] or [`Recorder::record_unsent`] counts one request,
+//!   in the totals, its route and the current [`Second`]; a failure is counted once, by kind.
+//! - `corrected` latency is latency from the *intended* send (latency + lag).
+//! - Session figures: `started = completed + aborted + in progress`.
+
+use super::series::Second;
+use super::summary::{EndpointStats, FailureRow, Sessions, Summary, Totals};
+use super::Hist;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// One measured request (a response, or a failure after the send). Small and `Copy`.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub route: u32,
+    /// Send → last byte (or → failure).
+    pub latency: Duration,
+    /// Send → response head, when one came.
+    pub ttfb: Option<Duration>,
+    /// Actual − intended send time.
+    pub lag: Duration,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+/// A failure's kind (one of [`super::summary::kind`]) and detail.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Failure {
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RouteFigures {
+    requests: u64,
+    failures: u64,
+    bytes_received: u64,
+    latency: Hist,
+    ttfb: Hist,
+}
+
+/// The figures of one worker.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    routes: Vec<RouteFigures>,
+    requests: u64,
+    failures: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    latency: Hist,
+    ttfb: Hist,
+    corrected: Hist,
+    lag: Hist,
+    failure_rows: HashMap<(u32, Failure), u64>,
+    started: u64,
+    completed: u64,
+    aborted: BTreeMap<String, u64>,
+    session_duration: Hist,
+    active_users: u64,
+    second: Second,
+}
+
+impl Recorder {
+    /// A recorder for `routes` routes (indices `0..routes`).
+    pub fn new(routes: usize) -> Self {
+        Recorder {
+            routes: vec![RouteFigures::default(); routes],
+            ..Default::default()
+        }
+    }
+
+    fn route(&mut self, route: u32) -> &mut RouteFigures {
+        let i = route as usize;
+        if i >= self.routes.len() {
+            self.routes.resize(i + 1, RouteFigures::default());
+        }
+        &mut self.routes[i]
+    }
+
+    /// Records a request that was sent; `failure` is `None` for a success.
+    pub fn record(&mut self, s: &Sample, failure: Option<Failure>) {
+        let failed = failure.is_some();
+        let r = self.route(s.route);
+        r.requests += 1;
+        r.failures += failed as u64;
+        r.bytes_received += s.bytes_received;
+        r.latency.record(s.latency);
+        if let Some(t) = s.ttfb {
+            r.ttfb.record(t);
+            self.ttfb.record(t);
+        }
+        self.requests += 1;
+        self.bytes_sent += s.bytes_sent;
+        self.bytes_received += s.bytes_received;
+        self.latency.record(s.latency);
+        self.corrected.record(s.latency + s.lag);
+        self.lag.record(s.lag);
+        self.second.requests += 1;
+        self.second.latency.record(s.latency);
+        self.second.lag.record(s.lag);
+        if let Some(f) = failure {
+            self.count_failure(s.route, f);
+        }
+    }
+
+    /// Records a request that was not sent (a correlation failure): it counts as a failed
+    /// request of its route, with no latency.
+    pub fn record_unsent(&mut self, route: u32, failure: Failure) {
+        self.route(route).requests += 1;
+        self.route(route).failures += 1;
+        self.requests += 1;
+        self.second.requests += 1;
+        self.count_failure(route, failure);
+    }
+
+    fn count_failure(&mut self, route: u32, f: Failure) {
+        self.failures += 1;
+        self.second.failures += 1;
+        *self.failure_rows.entry((route, f)).or_insert(0) += 1;
+    }
+
+    pub fn session_started(&mut self) {
+        self.started += 1;
+    }
+
+    /// A session ended: `aborted` is `None` when it completed, else the reason.
+    pub fn session_ended(&mut self, aborted: Option<&str>, duration: Duration) {
+        match aborted {
+            None => {
+                self.completed += 1;
+                self.session_duration.record(duration);
+            }
+            Some(reason) => *self.aborted.entry(reason.to_string()).or_insert(0) += 1,
+        }
+    }
+
+    pub fn user_started(&mut self) {
+        self.active_users += 1;
+    }
+
+    pub fn user_ended(&mut self) {
+        self.active_users = self.active_users.saturating_sub(1);
+    }
+
+    pub fn active_users(&self) -> u64 {
+        self.active_users
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// Ends the current second: returns its figures and starts a new one.
+    pub fn take_second(&mut self) -> Second {
+        let mut s = std::mem::take(&mut self.second);
+        s.users = self.active_users;
+        s
+    }
+
+    /// Adds another worker's figures (everything but the current second).
+    pub fn merge(&mut self, o: &Recorder) {
+        if self.routes.len() < o.routes.len() {
+            self.routes.resize(o.routes.len(), RouteFigures::default());
+        }
+        for (a, b) in self.routes.iter_mut().zip(&o.routes) {
+            a.requests += b.requests;
+            a.failures += b.failures;
+            a.bytes_received += b.bytes_received;
+            a.latency.add(&b.latency);
+            a.ttfb.add(&b.ttfb);
+        }
+        self.requests += o.requests;
+        self.failures += o.failures;
+        self.bytes_sent += o.bytes_sent;
+        self.bytes_received += o.bytes_received;
+        self.latency.add(&o.latency);
+        self.ttfb.add(&o.ttfb);
+        self.corrected.add(&o.corrected);
+        self.lag.add(&o.lag);
+        for (k, n) in &o.failure_rows {
+            *self.failure_rows.entry(k.clone()).or_insert(0) += n;
+        }
+        self.started += o.started;
+        self.completed += o.completed;
+        for (k, n) in &o.aborted {
+            *self.aborted.entry(k.clone()).or_insert(0) += n;
+        }
+        self.session_duration.add(&o.session_duration);
+        self.active_users += o.active_users;
+    }
+
+    /// Fills `totals`, `endpoints`, `failures` and `sessions` of `summary`. `routes` gives
+    /// each route's `(name, method, path)`; `duration` is the run's length (for rates).
+    pub fn fill(
+        &self,
+        summary: &mut Summary,
+        routes: &[(String, String, String)],
+        duration: Duration,
+    ) {
+        let secs = duration.as_secs_f64();
+        let rate = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let error_rate = if self.requests > 0 {
+            self.failures as f64 / self.requests as f64
+        } else {
+            0.0
+        };
+        let peak_users = summary.totals.peak_users;
+        summary.totals = Totals {
+            requests: self.requests,
+            failures: self.failures,
+            error_rate,
+            success_rate: 1.0 - error_rate,
+            rps: rate(self.requests),
+            bytes_received: self.bytes_received,
+            bytes_sent: self.bytes_sent,
+            latency: self.latency.summary(),
+            ttfb: self.ttfb.summary(),
+            corrected_latency: self.corrected.summary(),
+            lag: self.lag.summary(),
+            peak_users,
+        };
+        let name = |i: u32| {
+            routes
+                .get(i as usize)
+                .cloned()
+                .unwrap_or_else(|| (format!("route {i}"), String::new(), String::new()))
+        };
+        let mut endpoints: Vec<EndpointStats> = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.requests > 0)
+            .map(|(i, r)| {
+                let (name, method, path) = name(i as u32);
+                EndpointStats {
+                    name,
+                    method,
+                    path,
+                    requests: r.requests,
+                    failures: r.failures,
+                    bytes_received: r.bytes_received,
+                    latency: r.latency.summary(),
+                    ttfb: r.ttfb.summary(),
+                }
+            })
+            .collect();
+        endpoints.sort_by(|a, b| a.name.cmp(&b.name));
+        summary.endpoints = endpoints;
+        let mut failures: Vec<FailureRow> = self
+            .failure_rows
+            .iter()
+            .map(|((route, f), &count)| FailureRow {
+                endpoint: name(*route).0,
+                kind: f.kind.to_string(),
+                detail: f.detail.clone(),
+                count,
+            })
+            .collect();
+        failures.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.endpoint.cmp(&b.endpoint))
+        });
+        summary.failures = failures;
+        summary.sessions = Sessions {
+            started: self.started,
+            completed: self.completed,
+            aborted: self.aborted.values().sum(),
+            aborted_by_reason: self.aborted.clone(),
+            duration: self.session_duration.summary(),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::summary::kind;
+
+    fn sample(route: u32, ms: u64, lag_ms: u64) -> Sample {
+        Sample {
+            route,
+            latency: Duration::from_millis(ms),
+            ttfb: Some(Duration::from_millis(ms / 2)),
+            lag: Duration::from_millis(lag_ms),
+            bytes_sent: 10,
+            bytes_received: 100,
+        }
+    }
+
+    #[test]
+    fn workers_merge_into_one_summary() {
+        let mut a = Recorder::new(2);
+        let mut b = Recorder::new(2);
+        a.record(&sample(0, 10, 1), None);
+        a.record(
+            &sample(1, 20, 0),
+            Some(Failure {
+                kind: kind::STATUS,
+                detail: "500".into(),
+            }),
+        );
+        b.record(
+            &sample(1, 30, 2),
+            Some(Failure {
+                kind: kind::STATUS,
+                detail: "500".into(),
+            }),
+        );
+        b.record_unsent(
+            1,
+            Failure {
+                kind: kind::CORRELATION,
+                detail: "thread_id".into(),
+            },
+        );
+        a.session_started();
+        a.session_ended(None, Duration::from_secs(3));
+        b.session_started();
+        b.session_ended(Some("correlation"), Duration::from_secs(1));
+        let second = b.take_second();
+        assert_eq!((second.requests, second.failures), (2, 2));
+        a.merge(&b);
+        let mut s: Summary = serde_json::from_value(serde_json::json!({
+            "schema": "reprise.summary", "version": 1, "run": {
+                "name": "t", "tool": "t", "recordings": [], "target": "", "started_at": "",
+                "ended_at": "", "duration_s": 0.0, "aborted": false,
+                "workload": {"mode": "open", "multiply": 1}, "speed": 1.0, "timing": "think",
+                "timeout_s": 60.0, "seed": 1},
+            "totals": Totals::default(), "endpoints": [], "failures": [],
+            "sessions": Sessions::default(), "series": []
+        }))
+        .unwrap();
+        let routes = vec![
+            ("GET /a".to_string(), "GET".to_string(), "/a".to_string()),
+            ("POST /b".to_string(), "POST".to_string(), "/b".to_string()),
+        ];
+        a.fill(&mut s, &routes, Duration::from_secs(2));
+        assert_eq!(s.totals.requests, 4);
+        assert_eq!(s.totals.failures, 3);
+        assert_eq!(s.totals.rps, 2.0);
+        assert_eq!(s.totals.latency.count, 3);
+        assert!((s.totals.corrected_latency.max_ms - 32.0).abs() < 0.05);
+        assert_eq!(s.endpoints[1].name, "POST /b");
+        assert_eq!((s.endpoints[1].requests, s.endpoints[1].failures), (3, 3));
+        assert_eq!(s.failures[0].kind, "status");
+        assert_eq!(s.failures[0].count, 2);
+        assert_eq!(s.failures[1].kind, "correlation");
+        assert_eq!(
+            (s.sessions.started, s.sessions.completed, s.sessions.aborted),
+            (2, 1, 1)
+        );
+        assert_eq!(s.sessions.aborted_by_reason["correlation"], 1);
+    }
+}

@@ -1,0 +1,107 @@
+//! The response hook: where conversation-aware measures plug into the replay.
+//!
+//! A [`Measure`] is shared by the run; each worker thread asks it for its own
+//! [`WorkerMeasure`] (not `Send`, no lock: it lives on that thread like the worker's
+//! recorder). The virtual users of that worker call it at every session start, for every
+//! live response beside its recorded twin ([`Live`]), and at every session end. When the
+//! run is over, each worker's measure is turned into a `Part` and the run hands all parts
+//! to [`Measure::finish`], which writes its figures into the [`Summary`] (typically its
+//! `conversation` section).
+//!
+//! [`NoMeasure`] does nothing and is the default.
+//!
+//! # Invariants
+//! - `response` is called exactly once per request that was sent, after its body was read
+//!   to the end (or broke off), on the worker thread that sent it.
+//! - `session_end` follows every `session_start`, also for sessions stopped by the end of
+//!   the run.
+
+use super::plan::{Session, Var};
+use crate::metrics::{Failure, Summary};
+use crate::trace::Exchange;
+use http::HeaderMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A live response (or failure) beside the exchange it replays.
+#[derive(Debug)]
+pub struct Live<'a> {
+    /// Virtual user (closed workload) or arrival (open workload) number.
+    pub vu: u64,
+    pub session: &'a Session,
+    /// Index of the step in `session.steps` (its turn, counting every request).
+    pub step: usize,
+    /// Endpoint name, `POST /session/continue`.
+    pub endpoint: &'a str,
+    pub route: u32,
+    /// The recorded exchange this request replays.
+    pub recorded: &'a Exchange,
+    pub sent: Instant,
+    /// Send → response head.
+    pub ttfb: Option<Duration>,
+    /// Send → last byte (or failure).
+    pub latency: Duration,
+    /// Live status, when a response came.
+    pub status: Option<u16>,
+    pub headers: Option<&'a HeaderMap>,
+    pub body: &'a [u8],
+    /// The body parsed as JSON, when the replay parsed it anyway (to read correlations).
+    pub json: Option<&'a serde_json::Value>,
+    /// Arrival of each body chunk from the send, with its size (SSE pacing).
+    pub chunks: &'a [(Duration, usize)],
+    pub failure: Option<&'a Failure>,
+    /// This user's variables and their live values (e.g. the `thread_id` it owns).
+    pub vars: &'a [Var],
+    pub live: &'a [Option<String>],
+}
+
+/// A session as the hook sees it start or end.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionInfo<'a> {
+    pub vu: u64,
+    pub session: &'a Session,
+    pub started: Instant,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionEnd<'a> {
+    /// `None` when every step was sent; else the reason (`correlation`, `connect`, `stopped`…).
+    pub aborted: Option<&'a str>,
+    pub duration: Duration,
+}
+
+/// Per-run measure: makes one [`WorkerMeasure`] per worker and merges their parts.
+pub trait Measure: Send + Sync + 'static {
+    type Worker: WorkerMeasure;
+    /// Called on worker thread `index` before it starts.
+    fn worker(&self, index: usize) -> Self::Worker;
+    /// Called once at the end with every worker's part.
+    fn finish(&self, parts: Vec<<Self::Worker as WorkerMeasure>::Part>, summary: &mut Summary);
+}
+
+/// Per-worker measure, called by the virtual users of one worker.
+pub trait WorkerMeasure: 'static {
+    type Part: Send + 'static;
+    fn session_start(&mut self, _s: &SessionInfo<'_>) {}
+    fn response(&mut self, _r: &Live<'_>) {}
+    fn session_end(&mut self, _s: &SessionInfo<'_>, _end: &SessionEnd<'_>) {}
+    fn finish(self) -> Self::Part;
+}
+
+/// The measure that measures nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMeasure;
+
+impl Measure for NoMeasure {
+    type Worker = NoMeasure;
+    fn worker(&self, _index: usize) -> NoMeasure {
+        NoMeasure
+    }
+    fn finish(&self, _parts: Vec<()>, _summary: &mut Summary) {}
+}
+
+impl WorkerMeasure for NoMeasure {
+    type Part = ();
+    fn finish(self) {}
+}

@@ -1,0 +1,399 @@
+//! The replay plan: a recording turned, once, into sessions of ready-to-send steps.
+//!
+//! Built from a stream of exchanges (one file or several, never read whole first), the plan
+//! groups exchanges into sessions, orders each session by send time, and gives every step
+//! its **dependency** (the latest exchange of the session whose response had completed when
+//! the step was sent), its **gap** (that completion → this send: the student's think time)
+//! and its **offset** from the session's first send. Endpoints are templated with
+//! [`correlate::template`] and interned to dense [`RouteId`]s; bodies are pre-serialised to
+//! `Bytes`; correlations come from [`correlate::discover`].
+//!
+//! Exchanges whose `session` is null are grouped by their client connection (`conn`): each
+//! recorded connection becomes one session, so traffic without session ids still replays
+//! with its own ordering and timing.
+//!
+//! # Invariants
+//! - Steps of a session are in recorded send order; `dep < index` whenever `dep` is set.
+//! - Every `uses` entry names a variable whose producing step (if any) comes earlier.
+//! - Sessions are ordered by their recorded start; `span` is the last session start.
+
+use crate::correlate::{discover, template};
+use crate::trace::Exchange;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Dense index of an endpoint template.
+pub type RouteId = u32;
+
+/// An endpoint: `POST /session/continue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+}
+
+/// Where a variable's live value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarSource {
+    /// JSON string at `pointer` in the live response of step `step`.
+    Json { step: usize, pointer: String },
+    /// Live response header `name` of step `step`.
+    Header { step: usize, name: HeaderName },
+    /// A fresh value of the same shape per virtual user.
+    Fresh,
+}
+
+/// A correlated value of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Var {
+    pub name: String,
+    pub recorded: String,
+    pub source: VarSource,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub route: RouteId,
+    pub method: Method,
+    /// Path as recorded (percent-encoded), recorded values still in it.
+    pub path: String,
+    pub query: Option<String>,
+    /// Headers to send as recorded (hop-by-hop, `host`, `content-length`, `accept-encoding`
+    /// and redacted ones removed).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    /// Whether `body` is JSON (values are then JSON-escaped when substituted).
+    pub json_body: bool,
+    /// Recorded send offset from the session's first send.
+    pub offset: Duration,
+    pub dep: Option<usize>,
+    /// Recorded time from the dependency's completion to this send (zero without `dep`).
+    pub gap: Duration,
+    /// Variables whose recorded value appears in this request.
+    pub uses: Vec<usize>,
+    /// Variables whose live value this step's response provides.
+    pub produces: Vec<usize>,
+    /// Whether some variable reads this step's JSON body.
+    pub parse_json: bool,
+    /// The recorded exchange, for the response hook.
+    pub recorded: Arc<Exchange>,
+}
+
+/// A recorded session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Session key as recorded (`thread_id`), or `conn:N` for exchanges without one.
+    pub key: String,
+    /// Recorded start, from the start of its recording.
+    pub start: Duration,
+    pub steps: Vec<Step>,
+    pub vars: Vec<Var>,
+}
+
+/// Everything a replay needs, built once.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub routes: Vec<Route>,
+    pub sessions: Vec<Session>,
+    /// Latest session start.
+    pub span: Duration,
+    /// Exchanges read.
+    pub exchanges: u64,
+}
+
+const SKIP_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "accept-encoding",
+];
+
+/// Accumulates exchanges, then builds the [`Plan`].
+#[derive(Debug, Default)]
+pub struct Builder {
+    groups: HashMap<(u32, String), Vec<Exchange>>,
+    exchanges: u64,
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one exchange of recording number `source` (sessions never span recordings).
+    pub fn add(&mut self, source: u32, ex: Exchange) {
+        self.exchanges += 1;
+        let key = match &ex.session {
+            Some(s) => s.clone(),
+            None => format!("conn:{}", ex.conn),
+        };
+        self.groups.entry((source, key)).or_default().push(ex);
+    }
+
+    pub fn finish(self) -> Plan {
+        let mut routes: Vec<Route> = Vec::new();
+        let mut route_ids: HashMap<String, RouteId> = HashMap::new();
+        let mut sessions: Vec<Session> = self
+            .groups
+            .into_iter()
+            .map(|((_, key), mut exs)| {
+                exs.sort_by_key(|e| (e.t_us, e.id));
+                session(key, exs, &mut routes, &mut route_ids)
+            })
+            .collect();
+        sessions.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
+        let span = sessions.iter().map(|s| s.start).max().unwrap_or_default();
+        Plan {
+            routes,
+            sessions,
+            span,
+            exchanges: self.exchanges,
+        }
+    }
+}
+
+impl Plan {
+    /// A plan from exchanges of one recording.
+    pub fn from_exchanges(exchanges: impl IntoIterator<Item = Exchange>) -> Plan {
+        let mut b = Builder::new();
+        for ex in exchanges {
+            b.add(0, ex);
+        }
+        b.finish()
+    }
+
+    /// `(name, method, path)` per route, for the summary.
+    pub fn route_names(&self) -> Vec<(String, String, String)> {
+        self.routes
+            .iter()
+            .map(|r| (r.name.clone(), r.method.clone(), r.path.clone()))
+            .collect()
+    }
+}
+
+fn session(
+    key: String,
+    exs: Vec<Exchange>,
+    routes: &mut Vec<Route>,
+    route_ids: &mut HashMap<String, RouteId>,
+) -> Session {
+    let refs: Vec<&Exchange> = exs.iter().collect();
+    let found = discover::discover(&refs);
+    let ids: Vec<(&str, &str)> = found
+        .iter()
+        .map(|c| (c.value.as_str(), c.name.as_str()))
+        .collect();
+    let start_us = exs.first().map(|e| e.t_us).unwrap_or(0);
+
+    let mut steps: Vec<Step> = Vec::with_capacity(exs.len());
+    for (i, ex) in exs.iter().enumerate() {
+        let path_t = template::path(&ex.req.path, &ids);
+        let method = ex.req.method.to_ascii_uppercase();
+        let name = format!("{method} {path_t}");
+        let route = *route_ids.entry(name.clone()).or_insert_with(|| {
+            routes.push(Route {
+                name,
+                method: method.clone(),
+                path: path_t,
+            });
+            (routes.len() - 1) as RouteId
+        });
+        // dependency: the latest completion at or before this send
+        let mut dep: Option<(usize, u64)> = None;
+        for (j, other) in exs.iter().enumerate() {
+            if j == i {
+                continue;
+            }
+            let done = other.t_us.saturating_add(other.done_us);
+            if other.t_us <= ex.t_us && done <= ex.t_us && dep.is_none_or(|(_, d)| done >= d) {
+                dep = Some((j, done));
+            }
+        }
+        let headers = ex
+            .req
+            .headers
+            .iter()
+            .filter(|(n, v)| {
+                !SKIP_HEADERS.contains(&n.to_ascii_lowercase().as_str())
+                    && v != crate::trace::REDACTED
+            })
+            .filter_map(|(n, v)| {
+                Some((
+                    HeaderName::from_bytes(n.as_bytes()).ok()?,
+                    HeaderValue::from_str(v).ok()?,
+                ))
+            })
+            .collect();
+        steps.push(Step {
+            route,
+            method: Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET),
+            path: ex.req.path.clone(),
+            query: ex.req.query.clone(),
+            headers,
+            body: Bytes::from(ex.req.body.to_bytes()),
+            json_body: ex.req.body.json().is_some(),
+            offset: Duration::from_micros(ex.t_us - start_us),
+            dep: dep.map(|(j, _)| j),
+            gap: dep
+                .map(|(_, d)| Duration::from_micros(ex.t_us - d))
+                .unwrap_or_default(),
+            uses: Vec::new(),
+            produces: Vec::new(),
+            parse_json: false,
+            recorded: Arc::new(ex.clone()),
+        });
+    }
+    let mut vars = Vec::with_capacity(found.len());
+    for (v, c) in found.into_iter().enumerate() {
+        let source = match c.source {
+            discover::Source::Json { exchange, pointer } => {
+                steps[exchange].produces.push(v);
+                steps[exchange].parse_json = true;
+                VarSource::Json {
+                    step: exchange,
+                    pointer,
+                }
+            }
+            discover::Source::Header { exchange, name } => {
+                match HeaderName::from_bytes(name.as_bytes()) {
+                    Ok(name) => {
+                        steps[exchange].produces.push(v);
+                        VarSource::Header {
+                            step: exchange,
+                            name,
+                        }
+                    }
+                    Err(_) => VarSource::Fresh,
+                }
+            }
+            discover::Source::Client => VarSource::Fresh,
+        };
+        for &u in &c.used_by {
+            steps[u].uses.push(v);
+        }
+        vars.push(Var {
+            name: c.name,
+            recorded: c.value,
+            source,
+        });
+    }
+    Session {
+        key,
+        start: Duration::from_micros(start_us),
+        steps,
+        vars,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::discover::tests::ex;
+    use serde_json::json;
+
+    const T: &str = "3f2c1a9e-8c4b-4f1e-9a53-2b7d7c1e0f44";
+
+    #[test]
+    fn dependencies_gaps_and_overlap() {
+        // start (0–100 ms), continue (600–2600 ms), status poll during the continue (1000 ms)
+        let a = ex(
+            1,
+            0,
+            100,
+            "POST",
+            "/session/start",
+            json!({}),
+            json!({"thread_id": T}),
+        );
+        let b = ex(
+            2,
+            600,
+            2000,
+            "POST",
+            "/session/continue",
+            json!({"thread_id": T}),
+            json!({"turn": 1}),
+        );
+        let c = ex(
+            3,
+            1000,
+            10,
+            "GET",
+            &format!("/session/status/{T}"),
+            json!(null),
+            json!({}),
+        );
+        let d = ex(
+            4,
+            3600,
+            100,
+            "POST",
+            "/session/continue",
+            json!({"thread_id": T}),
+            json!({}),
+        );
+        let plan = Plan::from_exchanges(vec![d, c, b, a]);
+        assert_eq!(plan.sessions.len(), 1);
+        let s = &plan.sessions[0];
+        let deps: Vec<_> = s.steps.iter().map(|st| st.dep).collect();
+        assert_eq!(deps, vec![None, Some(0), Some(0), Some(1)]);
+        let gaps: Vec<_> = s.steps.iter().map(|st| st.gap.as_millis()).collect();
+        assert_eq!(gaps, vec![0, 500, 900, 1000]);
+        assert_eq!(s.steps[2].offset, Duration::from_millis(1000));
+        let names: Vec<_> = s
+            .steps
+            .iter()
+            .map(|st| plan.routes[st.route as usize].name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "POST /session/start",
+                "POST /session/continue",
+                "GET /session/status/{thread_id}",
+                "POST /session/continue"
+            ]
+        );
+        assert_eq!(plan.routes.len(), 3);
+        assert_eq!(s.vars.len(), 1);
+        assert_eq!(
+            s.vars[0].source,
+            VarSource::Json {
+                step: 0,
+                pointer: "/thread_id".into()
+            }
+        );
+        assert_eq!(s.steps[0].produces, vec![0]);
+        assert!(s.steps[0].parse_json);
+        assert_eq!(s.steps[3].uses, vec![0]);
+    }
+
+    #[test]
+    fn null_sessions_group_by_connection_and_sessions_sort_by_start() {
+        let mut a = ex(1, 500, 10, "GET", "/health", json!(null), json!({}));
+        a.session = None;
+        a.conn = 7;
+        let mut b = ex(2, 0, 10, "GET", "/x", json!(null), json!({}));
+        b.session = Some("other".into());
+        let mut c = ex(3, 900, 10, "GET", "/health", json!(null), json!({}));
+        c.session = None;
+        c.conn = 7;
+        let plan = Plan::from_exchanges(vec![a, b, c]);
+        let keys: Vec<_> = plan.sessions.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, vec!["other", "conn:7"]);
+        assert_eq!(plan.sessions[1].steps.len(), 2);
+        assert_eq!(plan.span, Duration::from_millis(500));
+        assert_eq!(plan.exchanges, 3);
+    }
+}

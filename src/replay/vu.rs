@@ -1,0 +1,252 @@
+//! One virtual user replaying one recorded session.
+//!
+//! Steps are taken in recorded send order. For each step the user first waits for the live
+//! completion of every step it depends on (its timing dependency in `think` mode, and the
+//! producers of the ids it sends back in both modes), then sleeps until its deadline, then
+//! sends it *without* waiting for the response — so requests that overlapped in the
+//! recording overlap again. Responses are collected as they complete while later steps wait.
+//!
+//! Deadlines are absolute instants, never "now + delta":
+//! - `think`: live completion of the dependency + recorded gap / speed, or, for a step
+//!   with no dependency, session start + recorded offset / speed;
+//! - `schedule`: session start + recorded offset / speed.
+//!
+//! # Invariants
+//! - Each send records its lag (actual − intended) and is recorded exactly once in the
+//!   worker's recorder, and shown to the hook exactly once.
+//! - A step needing an id the user never received is not sent: one `correlation` failure,
+//!   and the session ends (reason `correlation`) after its in-flight requests complete.
+//! - A transport failure (connect, timeout, io) ends the session with that reason.
+//! - On stop (Ctrl-C, end of `--duration`) no new request is sent; in-flight ones are
+//!   awaited (bounded by the client timeout) and the session ends with reason `stopped`.
+
+use super::client::{Client, Exchanged};
+use super::hook::{Live, SessionEnd, SessionInfo, WorkerMeasure};
+use super::plan::{Plan, Session, VarSource};
+use super::{rewrite, Speed, Timing};
+use crate::metrics::summary::kind;
+use crate::metrics::{Failure, Recorder, Sample};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::cell::RefCell;
+use std::time::Duration;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What every user of a worker shares (all on the worker's thread).
+pub(crate) struct Worker<W> {
+    pub plan: std::sync::Arc<Plan>,
+    pub timing: Timing,
+    pub speed: Speed,
+    pub stop: CancellationToken,
+    pub rec: RefCell<Recorder>,
+    pub measure: RefCell<W>,
+}
+
+struct Run<'a, W> {
+    w: &'a Worker<W>,
+    session: &'a Session,
+    vu: u64,
+    done: Vec<Option<Instant>>,
+    live: Vec<Option<String>>,
+    aborted: Option<&'static str>,
+}
+
+/// Replays `session` once; `start` is the intended start (its first deadline's anchor).
+pub(crate) async fn run_session<W: WorkerMeasure>(
+    w: &Worker<W>,
+    client: &Client,
+    vu: u64,
+    session: &Session,
+    start: Instant,
+) {
+    let live = session
+        .vars
+        .iter()
+        .map(|v| match v.source {
+            VarSource::Fresh => Some(rewrite::fresh(&v.recorded, &mut rand::thread_rng())),
+            _ => None,
+        })
+        .collect();
+    let mut run = Run {
+        w,
+        session,
+        vu,
+        done: vec![None; session.steps.len()],
+        live,
+        aborted: None,
+    };
+    let info = SessionInfo {
+        vu,
+        session,
+        started: start,
+    };
+    w.rec.borrow_mut().session_started();
+    w.measure.borrow_mut().session_start(&info);
+    let mut inflight = FuturesUnordered::new();
+
+    'steps: for (i, step) in session.steps.iter().enumerate() {
+        // wait for what this step depends on
+        let mut waits: Vec<usize> = step
+            .uses
+            .iter()
+            .filter_map(|&v| match session.vars[v].source {
+                VarSource::Json { step, .. } | VarSource::Header { step, .. } => Some(step),
+                VarSource::Fresh => None,
+            })
+            .collect();
+        if w.timing == Timing::Think {
+            waits.extend(step.dep);
+        }
+        for d in waits {
+            while run.done[d].is_none() {
+                match inflight.next().await {
+                    Some(r) => run.complete(r),
+                    None => break,
+                }
+            }
+        }
+        if run.aborted.is_some() {
+            break;
+        }
+        let due = match (w.timing, step.dep.and_then(|d| run.done[d])) {
+            (Timing::Think, Some(dep_done)) => dep_done + w.speed.scale(step.gap),
+            _ => start + w.speed.scale(step.offset),
+        };
+        let sleep = sleep_until(due);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                biased;
+                _ = w.stop.cancelled() => {
+                    run.aborted = Some("stopped");
+                    break 'steps;
+                }
+                Some(r) = inflight.next(), if !inflight.is_empty() => run.complete(r),
+                _ = &mut sleep => break,
+            }
+            if run.aborted.is_some() {
+                break 'steps;
+            }
+        }
+        match rewrite::request(step, &session.vars, &run.live) {
+            Ok(p) => inflight.push(send(client, i, due, step.method.clone(), p)),
+            Err(missing) => {
+                w.rec.borrow_mut().record_unsent(
+                    step.route,
+                    Failure {
+                        kind: kind::CORRELATION,
+                        detail: format!("no live value for `{}`", missing.name),
+                    },
+                );
+                run.aborted = Some(kind::CORRELATION);
+                break;
+            }
+        }
+    }
+    while let Some(r) = inflight.next().await {
+        run.complete(r);
+    }
+    let end = SessionEnd {
+        aborted: run.aborted,
+        duration: start.elapsed(),
+    };
+    w.rec.borrow_mut().session_ended(end.aborted, end.duration);
+    w.measure.borrow_mut().session_end(&info, &end);
+}
+
+async fn send(
+    client: &Client,
+    step: usize,
+    due: Instant,
+    method: http::Method,
+    p: rewrite::Prepared<'_>,
+) -> (usize, Instant, Exchanged) {
+    let ex = client
+        .send(method, &p.path_and_query, p.headers, p.body)
+        .await;
+    (step, due, ex)
+}
+
+impl<W: WorkerMeasure> Run<'_, W> {
+    /// Accounts for one finished request: metrics, live ids, hook.
+    fn complete(&mut self, (i, due, ex): (usize, Instant, Exchanged)) {
+        let step = &self.session.steps[i];
+        self.done[i] = Some(ex.done);
+        let status = ex.response.as_ref().map(|r| r.status);
+        let failure = ex.failure.clone().or_else(|| match status {
+            Some(s) if s >= 400 => Some(Failure {
+                kind: kind::STATUS,
+                detail: s.to_string(),
+            }),
+            _ => None,
+        });
+        if let Some(f) = &ex.failure {
+            // a broken transport ends the session; a bad status does not by itself
+            self.aborted.get_or_insert(f.kind);
+        }
+        let sample = Sample {
+            route: step.route,
+            latency: ex.done.saturating_duration_since(ex.sent),
+            ttfb: ex.ttfb,
+            lag: ex.sent.saturating_duration_since(due),
+            bytes_sent: step.body.len() as u64,
+            bytes_received: ex.response.as_ref().map_or(0, |r| r.body.len() as u64),
+        };
+        self.w.rec.borrow_mut().record(&sample, failure.clone());
+        let json = match &ex.response {
+            Some(r) if step.parse_json => serde_json::from_slice::<serde_json::Value>(&r.body).ok(),
+            _ => None,
+        };
+        if let Some(r) = &ex.response {
+            for &v in &step.produces {
+                let value = match &self.session.vars[v].source {
+                    VarSource::Json { pointer, .. } => json
+                        .as_ref()
+                        .and_then(|j| j.pointer(pointer))
+                        .and_then(|x| x.as_str())
+                        .map(str::to_string),
+                    VarSource::Header { name, .. } => r
+                        .headers
+                        .get(name)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_string),
+                    VarSource::Fresh => None,
+                };
+                if value.is_some() {
+                    self.live[v] = value;
+                }
+            }
+        }
+        let plan = &self.w.plan;
+        let live = Live {
+            vu: self.vu,
+            session: self.session,
+            step: i,
+            endpoint: plan
+                .routes
+                .get(step.route as usize)
+                .map_or("", |r| r.name.as_str()),
+            route: step.route,
+            recorded: &step.recorded,
+            sent: ex.sent,
+            ttfb: ex.ttfb,
+            latency: sample.latency,
+            status,
+            headers: ex.response.as_ref().map(|r| &r.headers),
+            body: ex.response.as_ref().map_or(&[][..], |r| &r.body[..]),
+            json: json.as_ref(),
+            chunks: ex.response.as_ref().map_or(&[][..], |r| &r.chunks[..]),
+            failure: failure.as_ref(),
+            vars: &self.session.vars,
+            live: &self.live,
+        };
+        self.w.measure.borrow_mut().response(&live);
+    }
+}
+
+impl Speed {
+    /// A recorded duration compressed by this speed.
+    pub fn scale(self, d: Duration) -> Duration {
+        d.div_f64(self.get())
+    }
+}
