@@ -82,7 +82,7 @@ run_locust() {
 run_reprise() {
   ensure_reprise
   local trace="$BENCH_TMP/flat.trace.zst" report="$BENCH_TMP/reprise-report"
-  gen_trace "$trace" flat --sessions 256 --per-session 200 --path "$BENCH_PATH" \
+  gen_trace "$trace" flat --sessions 64 --per-session 50 --path "$BENCH_PATH" \
     --post-share "$POST_SHARE" --body "$BENCH_DIR/fixtures/body.json" --latency-us 100
   measure "$BENCH_TMP/reprise.m.json" "$REPRISE" replay "$trace" --target "http://127.0.0.1:$NGINX_PORT" \
     --users "$CONCURRENCY" --spawn-rate 100000 --duration "${DURATION}s" --report "$report" \
