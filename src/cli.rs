@@ -16,6 +16,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Mock API + synthetic students recorded through the proxy + a 1,000-user replay.
@@ -86,6 +88,61 @@ pub struct RecordArgs {
     /// Output file (default recordings/<UTC timestamp>.trace.zst).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Bytes of each request/response body kept in the recording (e.g. 1MiB, 64KiB, 4096);
+    /// the body still passes through whole.
+    #[arg(long, default_value = "1MiB", value_parser = parse_bytes)]
+    pub body_cap: usize,
+    /// Also redact this header (repeatable). Authorization, Cookie, Set-Cookie,
+    /// Proxy-Authorization and X-Api-Key are redacted by default.
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
+    /// Redact the value at this JSON pointer in request and response bodies (repeatable),
+    /// e.g. /password.
+    #[arg(long = "redact-json", value_name = "POINTER")]
+    pub redact_json: Vec<String>,
+    /// Turn the default header redaction off (explicit --redact-* flags still apply).
+    #[arg(long)]
+    pub no_redact: bool,
+    /// How long in-flight exchanges may take to finish after Ctrl-C / SIGTERM.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Longest wait for the upstream's response head before answering 504.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+    /// JSON pointer in a response body that issues a session id (repeatable; default
+    /// /thread_id).
+    #[arg(long = "session-response", value_name = "POINTER")]
+    pub session_response: Vec<String>,
+    /// JSON pointer in a request body that carries a session id (repeatable; default
+    /// /thread_id).
+    #[arg(long = "session-request", value_name = "POINTER")]
+    pub session_request: Vec<String>,
+    /// Path pattern whose `{name}` segment carries a session id (repeatable; default
+    /// /session/status/{thread_id}).
+    #[arg(long = "session-path", value_name = "PATTERN")]
+    pub session_path: Vec<String>,
+    /// Seconds between live status lines on stderr (0 turns them off).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub status_every: Duration,
+}
+
+/// Parses a byte count: `4096`, `64KiB`, `64k`, `1MiB`, `1m`, `1GiB`.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a byte count (expected e.g. 4096, 64KiB, 1MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("`{s}`: unknown unit (expected B, KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 // ---------------------------------------------------------------- inspect
@@ -171,14 +228,66 @@ pub struct ReportArgs {
 
 // ---------------------------------------------------------------- mock
 
+/// Parses a share (probability) in `[0, 1]`, e.g. `0.1`.
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "`{s}` is not a share (expected a number from 0 to 1, e.g. 0.1)"
+        )),
+    }
+}
+
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct MockArgs {
     #[command(subcommand)]
     pub command: Option<MockCommand>,
-    /// Address to listen on.
+    /// Address to listen on (port 0 picks a free port; the URL is printed).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
+    /// Fixed LLM latency per agent turn (e.g. 200ms). Default: none.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "latency_median")]
+    pub latency: Option<Duration>,
+    /// Median of a log-normal LLM latency per agent turn (e.g. 800ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub latency_median: Option<Duration>,
+    /// Spread (sigma of the underlying normal) of the log-normal latency.
+    #[arg(long, default_value_t = 0.5, requires = "latency_median")]
+    pub latency_spread: f64,
+    /// Stream variant: delay before the first event (added to the LLM latency).
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub stream_first: Duration,
+    /// Stream variant: gap between events.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub stream_gap: Duration,
+    /// Stream variant: token events before `event: done`.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stream_events: u32,
+    /// Close keep-alive connections idle this long (uvicorn: 5s). Default: never.
+    #[arg(long, value_parser = parse_duration)]
+    pub keep_alive_timeout: Option<Duration>,
+    /// Seed of the latency draws and misbehaviour decisions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Share of agent turns answering with a node off the usual path.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub divergence: f64,
+    /// Diverge only on turns whose usual node is this one (APK, CI, GE, AR, TC, RLC, complete).
+    #[arg(long)]
+    pub divergence_node: Option<crate::mock::Node>,
+    /// Share of continue/stream/status responses naming another session's thread_id.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub cross_talk: f64,
+    /// Share of responses with a malformed Server-Timing header.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub bad_server_timing: f64,
+    /// Share of session requests answered 500 (state untouched).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub error_rate: f64,
+    /// Append every request as a JSON line to this file (flushed every second).
+    #[arg(long)]
+    pub request_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,4 +307,25 @@ pub struct StudentsArgs {
     /// Seed: the same seed gives the same students.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Sessions running at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Shortest think time before a request.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub think_min: Duration,
+    /// Longest think time before a request.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub think_max: Duration,
+    /// Share of turns sent to /session/continue/stream instead of /session/continue.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub stream_share: f64,
+    /// Bearer token sent in `Authorization` (a recorder must redact it).
+    #[arg(long, default_value = "synthetic-student-token")]
+    pub token: String,
+    /// Per-request timeout.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

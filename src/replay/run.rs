@@ -12,7 +12,7 @@ use super::hook::{Measure, WorkerMeasure};
 use super::plan::Plan;
 use super::vu::{run_session, Worker};
 use super::{Config, Error, Workload};
-use crate::metrics::summary::{self, RunInfo, SeriesPoint, Summary};
+use crate::metrics::summary::{self, kind, RunInfo, SeriesPoint, Summary};
 use crate::metrics::{Failure, Recorder, Second};
 use chrono::{SecondsFormat, Utc};
 use rand::seq::SliceRandom;
@@ -24,6 +24,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// How long a closed user waits before its next session after one ended on a refused
+/// connection, so a dead target is not hammered in a busy loop.
+const CONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One line of live progress (one second of the run).
 #[derive(Debug, Clone)]
@@ -348,16 +352,18 @@ async fn play<W: WorkerMeasure>(
         Job::Closed { user, at, .. } => (user, at),
         Job::Open { n, at, .. } => (n, at),
     };
+    // the client is built before the start so its set-up never shows as lag
+    let client = Client::new(cc);
     tokio::select! {
         _ = sleep_until(start + at) => {}
         _ = w.stop.cancelled() => return,
     }
     w.rec.borrow_mut().user_started();
-    match Client::new(cc) {
+    match client {
         Err(e) => w.rec.borrow_mut().record_unsent(
             0,
             Failure {
-                kind: crate::metrics::summary::kind::CONNECT,
+                kind: kind::CONNECT,
                 detail: e.to_string(),
             },
         ),
@@ -369,8 +375,16 @@ async fn play<W: WorkerMeasure>(
                 let mut k = 0u64;
                 while !w.stop.is_cancelled() && quota.is_none_or(|q| k < q) {
                     let idx = order[((user + k * users) % order.len() as u64) as usize];
-                    run_session(w, &client, vu, &w.plan.sessions[idx], Instant::now()).await;
+                    let ended =
+                        run_session(w, &client, vu, &w.plan.sessions[idx], Instant::now()).await;
                     k += 1;
+                    if ended == Some(kind::CONNECT) {
+                        // the target refuses connections: pause instead of spinning
+                        tokio::select! {
+                            _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
+                            _ = w.stop.cancelled() => {}
+                        }
+                    }
                 }
             }
         },

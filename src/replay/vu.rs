@@ -52,13 +52,14 @@ struct Run<'a, W> {
 }
 
 /// Replays `session` once; `start` is the intended start (its first deadline's anchor).
+/// Returns why the session was cut short, `None` when every step was sent.
 pub(crate) async fn run_session<W: WorkerMeasure>(
     w: &Worker<W>,
     client: &Client,
     vu: u64,
     session: &Session,
     start: Instant,
-) {
+) -> Option<&'static str> {
     let live = session
         .vars
         .iter()
@@ -152,6 +153,7 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
     };
     w.rec.borrow_mut().session_ended(end.aborted, end.duration);
     w.measure.borrow_mut().session_end(&info, &end);
+    run.aborted
 }
 
 async fn send(

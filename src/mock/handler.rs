@@ -1,0 +1,579 @@
+//! The agent API's endpoints (AGENT_API.md) over the session store.
+//!
+//! # Invariants
+//! - Every request is counted once per endpoint, and every 4xx/5xx once, before it returns.
+//! - A request naming a thread id the server never issued gets `404 {"detail":"Session not
+//!   found"}` and bumps `unknown_thread_id`; a malformed body gets FastAPI's 422 shape.
+//! - An injected `500` changes no state. Divergence and cross-talk change only the response,
+//!   never the session.
+//! - No lock is held across an `.await`; the LLM latency is slept after the state update.
+
+use super::chance::{self, Purpose};
+use super::config::Config;
+use super::counters::{bump, Counters, Endpoint, Log, LogEntry};
+use super::node::Node;
+use super::store::{Session, Store};
+use super::stream;
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// The `Server-Timing` value sent when a malformed header is injected.
+pub const MALFORMED_SERVER_TIMING: &str = "llm;dur=oops, checkpoint_save;dur=";
+
+/// Largest request body read (a bigger one gets 413).
+const MAX_BODY: usize = 1 << 20;
+
+pub(crate) type Body = Either<Full<Bytes>, stream::SseBody>;
+
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+static SERVER_TIMING: http::HeaderName = http::HeaderName::from_static("server-timing");
+
+const HEALTH: &[u8] = br#"{"status":"ok"}"#;
+const NOT_FOUND_SESSION: &[u8] = br#"{"detail":"Session not found"}"#;
+const NOT_FOUND: &[u8] = br#"{"detail":"Not Found"}"#;
+const NOT_ALLOWED: &[u8] = br#"{"detail":"Method Not Allowed"}"#;
+const SERVER_ERROR: &[u8] = br#"{"detail":"Internal Server Error"}"#;
+const TOO_LARGE: &[u8] = br#"{"detail":"Request body too large"}"#;
+const IMAGE_URL: &str = "https://mock.reprise.invalid/img/concept-diagram.png";
+
+/// State shared by every connection of one server.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub counters: Counters,
+    pub log: Log,
+    pub store: Store,
+    /// Random per server: thread ids never repeat across servers (restart tests).
+    pub id_key: u64,
+    pub arrivals: AtomicU64,
+    pub start_attempts: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Shared {
+        let keep_recent = !config.misbehave.cross_talk.is_zero();
+        Shared {
+            config,
+            counters: Counters::default(),
+            log: Log::default(),
+            store: Store::new(keep_recent),
+            id_key: rand::random(),
+            arrivals: AtomicU64::new(0),
+            start_attempts: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Routes one request. Never fails: every outcome is a response.
+pub(crate) async fn handle(
+    shared: &Shared,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let at = Instant::now();
+    let seq = shared.arrivals.fetch_add(1, Relaxed);
+    let (parts, body) = req.into_parts();
+    let endpoint = route(&parts.method, parts.uri.path());
+    bump(shared.counters.endpoint(endpoint));
+
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let code = if e.is::<http_body_util::LengthLimitError>() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return finish(shared, code, TOO_LARGE);
+        }
+    };
+
+    let mut named: Option<String> = None;
+    let mut issued: Option<String> = None;
+    let res = match endpoint {
+        Endpoint::Health => json(StatusCode::OK, Bytes::from_static(HEALTH)),
+        Endpoint::Start => {
+            let (res, id) = start(shared, peer, &body);
+            if shared.config.request_log {
+                issued = id.map(|id| uuid::Uuid::from_u128(id).hyphenated().to_string());
+            }
+            res
+        }
+        Endpoint::Continue | Endpoint::Stream => {
+            turn(
+                shared,
+                peer,
+                &body,
+                endpoint,
+                shared.config.request_log.then_some(&mut named),
+            )
+            .await
+        }
+        Endpoint::Status => {
+            let id = parts.uri.path()["/session/status/".len()..].to_owned();
+            let r = status(shared, peer, &id);
+            named = Some(id);
+            r
+        }
+        Endpoint::Other => {
+            let known = matches!(
+                parts.uri.path(),
+                "/session/start" | "/session/continue" | "/session/continue/stream" | "/health"
+            ) || parts.uri.path().starts_with("/session/status/");
+            if known {
+                json(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    Bytes::from_static(NOT_ALLOWED),
+                )
+            } else {
+                json(StatusCode::NOT_FOUND, Bytes::from_static(NOT_FOUND))
+            }
+        }
+    };
+    shared.counters.status(res.status().as_u16());
+    if shared.config.request_log {
+        shared.log.push(LogEntry {
+            seq,
+            at,
+            endpoint,
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            thread_id: named,
+            headers: parts.headers,
+            body,
+            peer,
+            status: res.status().as_u16(),
+            issued,
+        });
+    }
+    res
+}
+
+fn route(method: &Method, path: &str) -> Endpoint {
+    match (method, path) {
+        (&Method::POST, "/session/start") => Endpoint::Start,
+        (&Method::POST, "/session/continue") => Endpoint::Continue,
+        (&Method::POST, "/session/continue/stream") => Endpoint::Stream,
+        (&Method::GET, "/health") => Endpoint::Health,
+        (&Method::GET, p)
+            if p.len() > "/session/status/".len()
+                && p.starts_with("/session/status/")
+                && !p["/session/status/".len()..].contains('/') =>
+        {
+            Endpoint::Status
+        }
+        _ => Endpoint::Other,
+    }
+}
+
+/// A response whose status the caller has not counted yet (4xx/5xx are counted in `handle`).
+fn json(code: StatusCode, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(Either::Left(Full::new(body)));
+    *r.status_mut() = code;
+    r.headers_mut().insert(CONTENT_TYPE, JSON.clone());
+    r
+}
+
+/// Early exit for a too-large body: counted here because `handle` returns at once.
+fn finish(shared: &Shared, code: StatusCode, body: &'static [u8]) -> Response<Body> {
+    shared.counters.status(code.as_u16());
+    json(code, Bytes::from_static(body))
+}
+
+fn not_found_session(shared: &Shared) -> Response<Body> {
+    bump(&shared.counters.unknown_thread_id);
+    json(StatusCode::NOT_FOUND, Bytes::from_static(NOT_FOUND_SESSION))
+}
+
+fn injected_error(shared: &Shared) -> Response<Body> {
+    bump(&shared.counters.injected_errors);
+    json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Bytes::from_static(SERVER_ERROR),
+    )
+}
+
+/// Adds `Server-Timing` (or its injected malformed variant).
+fn timing(
+    shared: &Shared,
+    res: &mut Response<Body>,
+    bad: bool,
+    llm: Option<Duration>,
+    load: Option<Duration>,
+    save: Option<Duration>,
+) {
+    let value = if bad {
+        bump(&shared.counters.injected_bad_server_timing);
+        HeaderValue::from_static(MALFORMED_SERVER_TIMING)
+    } else {
+        let mut s = String::with_capacity(80);
+        let mut sep = "";
+        for (name, d) in [
+            ("llm", llm),
+            ("checkpoint_save", save),
+            ("checkpoint_load", load),
+        ] {
+            if let Some(d) = d {
+                let _ = write!(s, "{sep}{name};dur={:.3}", d.as_secs_f64() * 1e3);
+                sep = ", ";
+            }
+        }
+        match HeaderValue::try_from(s) {
+            Ok(v) => v,
+            Err(_) => return,
+        }
+    };
+    res.headers_mut().insert(SERVER_TIMING.clone(), value);
+}
+
+// ------------------------------------------------------------------ 422 bodies (FastAPI)
+
+fn unprocessable(detail: serde_json::Value) -> Response<Body> {
+    let body = serde_json::to_vec(&serde_json::json!({ "detail": detail })).unwrap_or_default();
+    json(StatusCode::UNPROCESSABLE_ENTITY, Bytes::from(body))
+}
+
+fn json_invalid(err: &serde_json::Error) -> Response<Body> {
+    unprocessable(serde_json::json!([{
+        "type": "json_invalid",
+        "loc": ["body", err.column().saturating_sub(1)],
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": err.to_string()},
+    }]))
+}
+
+/// Checks that `v` is an object whose `fields` are strings (`required` ones present).
+/// Returns the FastAPI-style 422 if not.
+fn validate(v: &serde_json::Value, fields: &[(&str, bool)]) -> Option<Response<Body>> {
+    let Some(obj) = v.as_object() else {
+        return Some(unprocessable(serde_json::json!([{
+            "type": "model_attributes_type",
+            "loc": ["body"],
+            "msg": "Input should be a valid dictionary or object to extract fields from",
+            "input": v,
+        }])));
+    };
+    let mut errors = Vec::new();
+    for &(name, required) in fields {
+        match obj.get(name) {
+            None | Some(serde_json::Value::Null) if required => errors.push(serde_json::json!({
+                "type": "missing", "loc": ["body", name], "msg": "Field required", "input": v,
+            })),
+            Some(x) if !x.is_string() && !x.is_null() => errors.push(serde_json::json!({
+                "type": "string_type", "loc": ["body", name],
+                "msg": "Input should be a valid string", "input": x,
+            })),
+            _ => {}
+        }
+    }
+    (!errors.is_empty()).then(|| unprocessable(serde_json::Value::Array(errors)))
+}
+
+// ------------------------------------------------------------------ endpoints
+
+/// The response, and the thread id issued (if one was).
+fn start(shared: &Shared, peer: SocketAddr, body: &[u8]) -> (Response<Body>, Option<u128>) {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Err(e) => return (json_invalid(&e), None),
+            Ok(v) => {
+                if let Some(r) = validate(&v, &[("student_id", false), ("topic", false)]) {
+                    return (r, None);
+                }
+            }
+        }
+    }
+    let m = shared.config.misbehave;
+    let attempt = shared.start_attempts.fetch_add(1, Relaxed);
+    if chance::hit(
+        m.error_rate,
+        shared.config.seed,
+        Purpose::Error,
+        u64::MAX - attempt,
+        0,
+    ) {
+        return (injected_error(shared), None);
+    }
+    let seq = shared.counters.sessions_started.fetch_add(1, Relaxed);
+    let id = chance::thread_id(shared.id_key, seq);
+    let t = Instant::now();
+    shared.store.insert(
+        id,
+        Session {
+            seq,
+            node: Node::Apk,
+            turn: 0,
+            requests: 1,
+            peer,
+        },
+    );
+    let save = t.elapsed();
+    let mut s = String::with_capacity(160);
+    s.push_str(r#"{"thread_id":""#);
+    push_id(&mut s, id);
+    let _ = write!(
+        s,
+        r#"","agent_response":"{}","current_node":"APK","turn":0}}"#,
+        Node::Apk.prompt()
+    );
+    let mut res = json(StatusCode::OK, Bytes::from(s));
+    let bad = chance::hit(
+        m.bad_server_timing,
+        shared.config.seed,
+        Purpose::BadTiming,
+        seq,
+        0,
+    );
+    timing(shared, &mut res, bad, None, None, Some(save));
+    (res, Some(id))
+}
+
+fn push_id(s: &mut String, id: u128) {
+    let mut buf = uuid::Uuid::encode_buffer();
+    s.push_str(
+        uuid::Uuid::from_u128(id)
+            .hyphenated()
+            .encode_lower(&mut buf),
+    );
+}
+
+fn parse_id(s: &str) -> Option<u128> {
+    uuid::Uuid::try_parse(s).ok().map(|u| u.as_u128())
+}
+
+#[derive(Deserialize)]
+struct TurnBody<'a> {
+    #[serde(borrow)]
+    thread_id: Cow<'a, str>,
+    #[serde(borrow)]
+    user_response: Cow<'a, str>,
+}
+
+/// What one turn decided, under the shard lock.
+struct Turned {
+    seq: u64,
+    req: u64,
+    node: Node,
+    turn: u32,
+    load: Duration,
+    save: Duration,
+}
+
+async fn turn(
+    shared: &Shared,
+    peer: SocketAddr,
+    body: &[u8],
+    endpoint: Endpoint,
+    named: Option<&mut Option<String>>,
+) -> Response<Body> {
+    let parsed: TurnBody<'_> = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => {
+            return match serde_json::from_slice::<serde_json::Value>(body) {
+                Err(_) => json_invalid(&e),
+                Ok(v) => {
+                    if let (Some(n), Some(id)) =
+                        (named, v.get("thread_id").and_then(|t| t.as_str()))
+                    {
+                        *n = Some(id.to_owned());
+                    }
+                    validate(&v, &[("thread_id", true), ("user_response", true)])
+                        .unwrap_or_else(|| json_invalid(&e))
+                }
+            };
+        }
+    };
+    if let Some(n) = named {
+        *n = Some(parsed.thread_id.to_string());
+    }
+    let Some(id) = parse_id(&parsed.thread_id) else {
+        return not_found_session(shared);
+    };
+    let cfg = &shared.config;
+    let m = cfg.misbehave;
+    let t0 = Instant::now();
+    let turned = shared.store.with(id, |s| {
+        let load = t0.elapsed();
+        let req = s.requests;
+        s.requests += 1;
+        if chance::hit(m.error_rate, cfg.seed, Purpose::Error, s.seq, req) {
+            return None;
+        }
+        let t1 = Instant::now();
+        s.node = s.node.after(&parsed.user_response);
+        s.turn += 1;
+        Some(Turned {
+            seq: s.seq,
+            req,
+            node: s.node,
+            turn: s.turn,
+            load,
+            save: t1.elapsed(),
+        })
+    });
+    let t = match turned {
+        None => return not_found_session(shared),
+        Some(None) => return injected_error(shared),
+        Some(Some(t)) => t,
+    };
+    let llm = chance::latency(cfg.latency, cfg.seed, t.seq, u64::from(t.turn));
+
+    let mut node = t.node;
+    let eligible = m.divergence_node.is_none_or(|n| n == node);
+    if eligible && chance::hit(m.divergence, cfg.seed, Purpose::Divergence, t.seq, t.req) {
+        bump(&shared.counters.injected_divergence);
+        node = node.diverged();
+    }
+    let named_id = cross_talk(shared, id, peer, t.seq, t.req);
+    let mut s = String::with_capacity(320);
+    s.push_str(r#"{"thread_id":""#);
+    push_id(&mut s, named_id);
+    let _ = write!(
+        s,
+        r#"","agent_response":"{}","current_node":"{}","turn":{},"simulation_triggered":{},"image_url":{},"session_complete":{}}}"#,
+        node.prompt(),
+        node.as_str(),
+        t.turn,
+        node == Node::Ge,
+        if node == Node::Ci {
+            format!("\"{IMAGE_URL}\"")
+        } else {
+            "null".into()
+        },
+        node == Node::Complete,
+    );
+    let bad = chance::hit(
+        m.bad_server_timing,
+        cfg.seed,
+        Purpose::BadTiming,
+        t.seq,
+        t.req,
+    );
+
+    if endpoint == Endpoint::Stream {
+        let plan = stream::Plan::new(cfg.stream, llm);
+        let mut res = Response::new(Either::Right(stream::body(node.prompt(), s, plan)));
+        stream::headers(res.headers_mut());
+        timing(
+            shared,
+            &mut res,
+            bad,
+            Some(plan.total()),
+            Some(t.load),
+            Some(t.save),
+        );
+        return res;
+    }
+    if !llm.is_zero() {
+        tokio::time::sleep(llm).await;
+    }
+    let mut res = json(StatusCode::OK, Bytes::from(s));
+    timing(shared, &mut res, bad, Some(llm), Some(t.load), Some(t.save));
+    res
+}
+
+/// The thread id a response names: its own, or (injected) another live session's.
+fn cross_talk(shared: &Shared, id: u128, peer: SocketAddr, seq: u64, req: u64) -> u128 {
+    let m = shared.config.misbehave;
+    if !chance::hit(
+        m.cross_talk,
+        shared.config.seed,
+        Purpose::CrossTalk,
+        seq,
+        req,
+    ) {
+        return id;
+    }
+    let pick = chance::draw(shared.config.seed, Purpose::Pick, seq, req);
+    match shared.store.other_than(id, peer, pick) {
+        Some(other) => {
+            bump(&shared.counters.injected_cross_talk);
+            other
+        }
+        None => id,
+    }
+}
+
+fn status(shared: &Shared, peer: SocketAddr, raw: &str) -> Response<Body> {
+    let Some(id) = parse_id(raw) else {
+        return not_found_session(shared);
+    };
+    let cfg = &shared.config;
+    let m = cfg.misbehave;
+    let t0 = Instant::now();
+    let seen = shared.store.with(id, |s| {
+        let req = s.requests;
+        s.requests += 1;
+        (s.clone(), req)
+    });
+    let load = t0.elapsed();
+    let Some((s, req)) = seen else {
+        return not_found_session(shared);
+    };
+    if chance::hit(m.error_rate, cfg.seed, Purpose::Error, s.seq, req) {
+        return injected_error(shared);
+    }
+    let named_id = cross_talk(shared, id, peer, s.seq, req);
+    let mut b = String::with_capacity(160);
+    b.push_str(r#"{"thread_id":""#);
+    push_id(&mut b, named_id);
+    let _ = write!(
+        b,
+        r#"","current_node":"{}","turn":{},"history_length":{},"session_complete":{}}}"#,
+        s.node.as_str(),
+        s.turn,
+        s.history_length(),
+        s.complete()
+    );
+    let mut res = json(StatusCode::OK, Bytes::from(b));
+    let bad = chance::hit(
+        m.bad_server_timing,
+        cfg.seed,
+        Purpose::BadTiming,
+        s.seq,
+        req,
+    );
+    timing(shared, &mut res, bad, None, Some(load), None);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route(&Method::POST, "/session/start"), Endpoint::Start);
+        assert_eq!(route(&Method::GET, "/session/start"), Endpoint::Other);
+        assert_eq!(
+            route(&Method::POST, "/session/continue/stream"),
+            Endpoint::Stream
+        );
+        assert_eq!(route(&Method::GET, "/session/status/abc"), Endpoint::Status);
+        assert_eq!(route(&Method::GET, "/session/status/"), Endpoint::Other);
+        assert_eq!(route(&Method::GET, "/session/status/a/b"), Endpoint::Other);
+        assert_eq!(route(&Method::GET, "/health"), Endpoint::Health);
+    }
+
+    #[test]
+    fn validate_reports_missing_and_wrong_types() {
+        let v = serde_json::json!({"thread_id": 5});
+        let r = validate(&v, &[("thread_id", true), ("user_response", true)]);
+        assert_eq!(
+            r.map(|r| r.status()),
+            Some(StatusCode::UNPROCESSABLE_ENTITY)
+        );
+        let ok = serde_json::json!({"thread_id": "x", "user_response": "y"});
+        assert!(validate(&ok, &[("thread_id", true), ("user_response", true)]).is_none());
+        assert!(validate(&serde_json::json!([1]), &[]).is_some());
+    }
+}
