@@ -4,7 +4,7 @@ use super::Exit;
 use crate::cli::{ReplayArgs, TimingArg};
 use crate::metrics::summary::RunInfo;
 use crate::metrics::Summary;
-use crate::replay::{self, console, Config, NoMeasure, Plan, Speed, Timing, Workload};
+use crate::replay::{self, console, limits, Config, NoMeasure, Plan, Speed, Timing, Workload};
 use crate::trace;
 use anyhow::{bail, Context};
 use http::{HeaderName, HeaderValue};
@@ -47,6 +47,7 @@ pub fn execute(
         recordings,
         ..Default::default()
     };
+    check_open_files(config)?;
     let summary = match replay::run(
         plan,
         config,
@@ -70,6 +71,21 @@ pub fn execute(
     } else {
         Exit::Ok
     })
+}
+
+/// Raises the open-files limit to the hard limit and, for closed users, refuses to start a
+/// run whose connections cannot all be open at once (the error names the number needed and
+/// how to raise the limit) instead of failing connects mid-run.
+fn check_open_files(config: &Config) -> anyhow::Result<()> {
+    let limit = limits::raise_open_files()?;
+    if let Workload::Closed { users, .. } = config.workload {
+        let here = match config.shard {
+            Some(s) => users.div_ceil(s.count.max(1)),
+            None => users,
+        };
+        limits::check_open_files(here, limit)?;
+    }
+    Ok(())
 }
 
 /// Writes `dir/summary.json` (creating `dir`) and returns its path.
