@@ -154,6 +154,9 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// JSON pointer to the conversation node in response bodies (for node paths).
+    #[arg(long, default_value = "/current_node", value_name = "POINTER")]
+    pub node_pointer: String,
 }
 
 // ---------------------------------------------------------------- replay
@@ -170,29 +173,30 @@ pub struct ReplayArgs {
     #[arg(long, conflicts_with = "multiply")]
     pub users: Option<u64>,
     /// Closed workload: users started per second (default: all within one second).
-    #[arg(long, requires = "users")]
+    #[arg(long)]
     pub spawn_rate: Option<f64>,
     /// Open workload: the recorded session arrivals K times over (default when --users is
     /// not given: 1, the recording as it happened).
     #[arg(long)]
     pub multiply: Option<u64>,
-    /// Time compression: think times (and open-workload arrivals) are divided by it.
-    #[arg(long, default_value_t = 1.0)]
-    pub speed: f64,
+    /// Time compression: think times (and open-workload arrivals) are divided by it
+    /// [default: 1].
+    #[arg(long)]
+    pub speed: Option<f64>,
     /// think: send at live completion of the dependency + gap/speed; schedule: at session
-    /// start + recorded offset/speed (latency also from the intended send).
-    #[arg(long, value_enum, default_value_t = TimingArg::Think)]
-    pub timing: TimingArg,
+    /// start + recorded offset/speed (latency also from the intended send) [default: think].
+    #[arg(long, value_enum)]
+    pub timing: Option<TimingArg>,
     /// Stop the run after this long (e.g. 30s, 5m). Without it, closed users replay the
     /// recording once between them and open runs end when every arrival finished.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Per-request timeout (connect + response to its last byte).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub timeout: Duration,
-    /// Seed of the session order of closed users.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// Per-request timeout (connect + response to its last byte) [default: 60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Seed of the session order of closed users [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Header added to every request, replacing a recorded one of the same name ('K: V');
     /// repeatable. Use it for credentials, which recordings hold redacted.
     #[arg(long = "header", value_name = "K: V")]
@@ -200,6 +204,14 @@ pub struct ReplayArgs {
     /// Report directory (default reports/<UTC timestamp>).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Profile (profiles/*.toml): workload, pacing, timeout, headers, correlations and
+    /// thresholds; flags given here override it.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Threshold checked at the end, e.g. 'p95 < 5s' or 'error_rate < 1%' (repeatable;
+    /// added to the profile's). A failed one makes the exit code 1.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
     /// Run only shard i of n (0-based): users (or arrivals) whose number is i modulo n.
     #[arg(long, value_name = "i/n")]
     pub shard: Option<String>,
@@ -218,12 +230,19 @@ pub enum TimingArg {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// summary.json files; several are merged.
+    /// summary.json files, or report directories holding one; several are merged exactly.
     #[arg(required = true)]
     pub summaries: Vec<PathBuf>,
-    /// Output directory.
+    /// Output directory (default: the summary's own directory; `reports/merged` for several).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// A threshold to evaluate, e.g. "p95 < 5s" (repeatable). Without --threshold and
+    /// --profile, the thresholds already in the summaries are re-evaluated.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// A profile whose thresholds are evaluated (with any --threshold).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------- mock

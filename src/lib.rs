@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod correlate;
+pub mod inspect;
 pub mod metrics;
 pub mod mock;
 pub mod profile;

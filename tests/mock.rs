@@ -122,10 +122,15 @@ async fn malformed_bodies_get_fastapi_422() {
     assert_eq!(r.status().as_u16(), 200);
     let (code, v) = get(&c, format!("{}/nope", m.url())).await;
     assert_eq!((code, v), (404, json!({"detail": "Not Found"})));
+    let (code, v) = get(&c, format!("{}/session/start", m.url())).await;
+    assert_eq!((code, v), (405, json!({"detail": "Method Not Allowed"})));
+    let (code, _) = get(&c, format!("{}/session/status/", m.url())).await;
+    assert_eq!(code, 404);
     let n = m.counters();
+    assert_eq!(n.other, 3);
     assert_eq!(
         (n.status_4xx, n.unknown_thread_id, n.sessions_started),
-        (5, 0, 1)
+        (7, 0, 1)
     );
 }
 
@@ -430,139 +435,6 @@ async fn abort_drops_in_flight_requests() {
     again.abort().await;
 }
 
-// ---------------------------------------------------------------- misbehaviour knobs
-
-/// Runs `sessions` sessions of `turns` correct answers each, sequentially; returns every
-/// continue response (code, body, server-timing) with the thread id it was sent for.
-async fn run_plain(
-    m: &Server,
-    sessions: usize,
-    turns: usize,
-) -> Vec<(String, u16, Value, Option<String>)> {
-    let mut out = Vec::new();
-    let mut clients = Vec::new();
-    for _ in 0..sessions {
-        // One client (connection pool) per session, so sessions come from distinct connections.
-        let c = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()
-            .unwrap();
-        let id = start(&c, m).await;
-        for _ in 0..turns {
-            let (code, v, t) = answer(&c, m, &id, "a good answer").await;
-            out.push((id.clone(), code, v, t));
-        }
-        clients.push(c);
-    }
-    out
-}
-
-fn within(count: u64, of: u64, share: f64) -> bool {
-    let expect = of as f64 * share;
-    let sd = (of as f64 * share * (1.0 - share)).sqrt();
-    (count as f64 - expect).abs() <= 4.0 * sd + 1.0
-}
-
-#[tokio::test]
-async fn divergence_at_ge_is_injected_at_the_rate_and_counted() {
-    let misbehave = Misbehave {
-        divergence: Share::new(0.25),
-        divergence_node: Some(Node::Ge),
-        ..Misbehave::default()
-    };
-    let m = mock(Config::default().seed(7).misbehave(misbehave)).await;
-    let got = run_plain(&m, 200, 3).await;
-    // Turn 2 of every session is the GE turn; the others must stay on the usual path.
-    let mut diverged = 0;
-    for (i, (_, code, v, _)) in got.iter().enumerate() {
-        assert_eq!(*code, 200);
-        let usual = ["CI", "GE", "AR"][i % 3];
-        if v["current_node"] != usual {
-            assert_eq!(usual, "GE", "only GE turns diverge");
-            assert_eq!(v["current_node"], "AR");
-            diverged += 1;
-        }
-    }
-    let n = m.counters();
-    assert_eq!(n.injected_divergence, diverged);
-    assert!(within(diverged, 200, 0.25), "{diverged} of 200");
-}
-
-#[tokio::test]
-async fn cross_talk_names_another_live_session_and_is_counted() {
-    let misbehave = Misbehave {
-        cross_talk: Share::new(0.2),
-        ..Misbehave::default()
-    };
-    let m = mock(Config::default().seed(3).misbehave(misbehave)).await;
-    let got = run_plain(&m, 60, 5).await;
-    let ids: std::collections::HashSet<&str> = got.iter().map(|g| g.0.as_str()).collect();
-    let mut foreign = 0;
-    for (own, code, v, _) in &got {
-        assert_eq!(*code, 200);
-        let named = v["thread_id"].as_str().unwrap();
-        if named != own {
-            assert!(ids.contains(named), "names a session the mock issued");
-            foreign += 1;
-        }
-    }
-    let n = m.counters();
-    assert_eq!(n.injected_cross_talk, foreign);
-    // The first session has no other session to leak: a handful fewer than 20 %.
-    assert!(within(foreign, 300, 0.2) && foreign > 0, "{foreign} of 300");
-}
-
-#[tokio::test]
-async fn malformed_server_timing_and_errors_are_injected_at_the_rate_and_counted() {
-    let misbehave = Misbehave {
-        bad_server_timing: Share::new(0.1),
-        error_rate: Share::new(0.1),
-        ..Misbehave::default()
-    };
-    let m = mock(Config::default().seed(11).misbehave(misbehave)).await;
-    let c = client();
-    let mut sent = 0u64;
-    let (mut bad, mut errors) = (0u64, 0u64);
-    for _ in 0..100 {
-        sent += 1;
-        let (code, v, t) = post(&c, format!("{}/session/start", m.url()), json!({})).await;
-        if code == 500 {
-            errors += 1;
-            continue;
-        }
-        bad += u64::from(t.as_deref() == Some(mock::MALFORMED_SERVER_TIMING));
-        let id = v["thread_id"].as_str().unwrap().to_owned();
-        let mut advanced = 0;
-        for turn in 0..4 {
-            sent += 1;
-            let (code, v, t) = answer(&c, &m, &id, "fine").await;
-            match code {
-                500 => {
-                    errors += 1;
-                    assert_eq!(v, json!({"detail": "Internal Server Error"}));
-                }
-                200 => {
-                    advanced += 1;
-                    bad += u64::from(t.as_deref() == Some(mock::MALFORMED_SERVER_TIMING));
-                }
-                other => panic!("unexpected {other} at turn {turn}"),
-            }
-        }
-        // An injected error changes no state: the session advanced only on the 200s.
-        assert_eq!(m.session(&id).unwrap().turn, advanced);
-    }
-    let n = m.counters();
-    assert_eq!(n.injected_errors, errors);
-    assert_eq!(n.status_5xx, errors);
-    assert_eq!(n.injected_bad_server_timing, bad);
-    assert!(within(errors, sent, 0.1), "{errors} errors of {sent}");
-    assert!(
-        within(bad, sent - errors, 0.1),
-        "{bad} bad of {}",
-        sent - errors
-    );
-}
-
 // ---------------------------------------------------------------- synthetic students
 
 fn students(m: &Server, seed: u64) -> mock::students::Config {
@@ -698,5 +570,74 @@ async fn the_same_seed_sends_the_same_requests_per_session() {
     assert_eq!(
         (ra.requests, ra.endpoints.clone()),
         (rb.requests, rb.endpoints.clone())
+    );
+}
+
+#[tokio::test]
+async fn students_report_failures_as_data() {
+    // Every session request fails: each session ends at its start, counted, no Err.
+    let misbehave = Misbehave {
+        error_rate: Share::new(1.0),
+        ..Misbehave::default()
+    };
+    let m = mock(Config::default().misbehave(misbehave)).await;
+    let r = mock::students::run(&students(&m, 1))
+        .await
+        .expect("a report, not an error");
+    assert_eq!(
+        (r.sessions, r.failed, r.requests, r.completed),
+        (20, 20, 20, 0)
+    );
+    assert_eq!(r.statuses.get(&500), Some(&20));
+    assert!(r.thread_ids.iter().all(Option::is_none));
+    assert_eq!(r.failures.len(), 10);
+    assert_eq!(m.counters().injected_errors, 20);
+
+    // Nobody listening: transport errors, still a report.
+    let addr = m.addr();
+    m.abort().await;
+    let r = mock::students::run(&mock::students::Config::new(format!("http://{addr}")).sessions(3))
+        .await
+        .unwrap();
+    assert_eq!((r.failed, r.transport_errors, r.requests), (3, 3, 3));
+    assert!(r.statuses.is_empty());
+
+    // Not an http URL: a typed error.
+    assert!(mock::students::run(&mock::students::Config::new("ftp://x"))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn students_stop_when_cancelled() {
+    let m = mock(Config::default()).await;
+    let cfg = mock::students::Config::new(m.url())
+        .sessions(5)
+        .think(Duration::from_secs(30), Duration::from_secs(30));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+    });
+    let t = Instant::now();
+    let r = mock::students::run_until(&cfg, cancel).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // Each session got its start in before the long think; nothing after.
+    assert_eq!((r.sessions, r.requests, r.failed), (5, 5, 0));
+    assert_eq!(m.counters().requests(), 5);
+}
+
+#[tokio::test]
+async fn an_address_in_use_is_a_clear_error() {
+    let m = mock(Config::default()).await;
+    let err = Server::bind(m.addr(), Config::default())
+        .await
+        .err()
+        .expect("second bind fails");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&m.addr().to_string()) && msg.contains("port 0"),
+        "{msg}"
     );
 }

@@ -5,162 +5,17 @@
 //! "200 users × speed 10 × 30 s" runs here as 200 users × speed 10 × 6 s — the same load
 //! shape, each VU still replaying several whole sessions back to back.
 
-use reprise::metrics::summary::kind;
+mod replay_util;
+
+use replay_util::*;
 use reprise::metrics::Summary;
-use reprise::mock::{self, Endpoint, Latency, LogEntry, Misbehave, Share};
-use reprise::replay::{self, plan::Plan, Config, NoMeasure, Speed, Timing, Workload};
-use reprise::trace::{self, Body, Exchange, Request, Response};
+use reprise::mock::{self, Endpoint, Latency, LogEntry};
+use reprise::replay::{self, plan::Plan, Timing, Workload};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-const T: &str = "3f2c1a9e-8c4b-4f1e-9a53-2b7d7c1e0f44";
-
-fn body(v: Value) -> Body {
-    if v.is_null() {
-        Body::empty()
-    } else {
-        Body::from_bytes(&serde_json::to_vec(&v).unwrap(), 0)
-    }
-}
-
-/// A recorded exchange: sent at `t_ms`, complete `done_ms` later.
-#[allow(clippy::too_many_arguments)]
-fn ex(
-    id: u64,
-    session: &str,
-    t_ms: u64,
-    done_ms: u64,
-    method: &str,
-    path: &str,
-    req: Value,
-    res: Value,
-) -> Exchange {
-    Exchange {
-        id,
-        session: Some(session.to_string()),
-        conn: 1,
-        sent_at: chrono::Utc::now(),
-        t_us: t_ms * 1000,
-        ttfb_us: Some(done_ms * 1000),
-        done_us: done_ms * 1000,
-        req: Request {
-            method: method.into(),
-            path: path.into(),
-            query: None,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body(req),
-        },
-        res: Some(Response {
-            status: 200,
-            headers: vec![],
-            body: body(res),
-            chunks: vec![],
-        }),
-        error: None,
-    }
-}
-
-/// A recorded session of `start` then `continue`s sent at the given offsets (ms), each
-/// complete `done_ms` after its send.
-fn session(
-    key: &str,
-    thread: &str,
-    first_id: u64,
-    start_ms: u64,
-    sends: &[(u64, u64)],
-) -> Vec<Exchange> {
-    let mut v = vec![ex(
-        first_id,
-        key,
-        start_ms,
-        5,
-        "POST",
-        "/session/start",
-        json!({"student_id": key}),
-        json!({"thread_id": thread, "current_node": "APK"}),
-    )];
-    for (k, &(t, done)) in sends.iter().enumerate() {
-        v.push(ex(
-            first_id + 1 + k as u64,
-            key,
-            start_ms + t,
-            done,
-            "POST",
-            "/session/continue",
-            json!({"thread_id": thread, "user_response": format!("answer {k}")}),
-            json!({"thread_id": thread, "turn": k + 1}),
-        ));
-    }
-    v
-}
-
-async fn mock_with(config: mock::Config) -> mock::Server {
-    mock::Server::start("127.0.0.1:0".parse().unwrap(), config.request_log(true))
-        .await
-        .unwrap()
-}
-
-fn config(target: &str, workload: Workload, speed: f64) -> Config {
-    let mut c = Config::new(target, workload);
-    c.speed = Speed::new(speed).unwrap();
-    c
-}
-
-/// Runs a replay on its own threads (it is blocking) while the mock serves in this runtime.
-async fn replay_run(plan: Plan, c: Config) -> Summary {
-    tokio::task::spawn_blocking(move || {
-        replay::run(
-            Arc::new(plan),
-            &c,
-            Arc::new(NoMeasure),
-            CancellationToken::new(),
-            |_| {},
-            Default::default(),
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn since(a: &LogEntry, b: &LogEntry) -> f64 {
-    ms(b.at.duration_since(a.at))
-}
-
-/// Log entries naming (or issuing) each thread id, in arrival order.
-fn by_thread(log: &[LogEntry]) -> HashMap<String, Vec<LogEntry>> {
-    let mut m: HashMap<String, Vec<LogEntry>> = HashMap::new();
-    for e in log {
-        if let Some(t) = e.issued.as_ref().or(e.thread_id.as_ref()) {
-            m.entry(t.clone()).or_default().push(e.clone());
-        }
-    }
-    m
-}
-
-fn write_trace(dir: &Path, exchanges: &[Exchange]) -> PathBuf {
-    let path = dir.join("rec.trace.zst");
-    let mut w = trace::Writer::create(&path, &trace::Header::new(Default::default())).unwrap();
-    for e in exchanges {
-        w.append(e).unwrap();
-    }
-    w.finish(&trace::Footer {
-        exchanges: exchanges.len() as u64,
-        sessions: 1,
-        dropped: 0,
-    })
-    .unwrap();
-    path
-}
 
 /// The acceptance run: 20 synthetic students recorded through the proxy from one mock,
 /// replayed by 200 users at speed 10 against a fresh mock.
@@ -184,7 +39,7 @@ async fn two_hundred_users_against_a_fresh_mock_get_their_own_thread_ids_in_reco
     let rec = proxy.finish().await.unwrap();
     assert_eq!(rec.sessions, 20);
 
-    let plan = reprise::cmd::replay::load_plan(&[out]).unwrap();
+    let plan = reprise::cmd::replay::load_plan(&[out], &[]).unwrap();
     let recorded_ids: Vec<String> = plan.sessions.iter().map(|s| s.key.clone()).collect();
     assert_eq!(plan.sessions.len(), 20);
     // recorded request sequence per student: (endpoint, user_response)
@@ -424,18 +279,19 @@ async fn client_generated_ids_are_fresh_per_user() {
     for e in &mut rec {
         e.req.headers.push(("x-request-id".into(), rid.into()));
     }
-    let s = replay_run(
-        Plan::from_exchanges(rec),
-        config(
-            &b.url(),
-            Workload::Closed {
-                users: 5,
-                spawn_rate: None,
-            },
-            1.0,
-        ),
-    )
-    .await;
+    let mut c = config(
+        &b.url(),
+        Workload::Closed {
+            users: 5,
+            spawn_rate: None,
+        },
+        1.0,
+    );
+    c.headers = vec![(
+        http::HeaderName::from_static("authorization"),
+        http::HeaderValue::from_static("Bearer injected"),
+    )];
+    let s = replay_run(Plan::from_exchanges(rec), c).await;
     assert_eq!(s.totals.failures, 0, "{:?}", s.failures);
     let log = b.log().entries();
     let threads = by_thread(&log);
@@ -498,7 +354,7 @@ async fn multiply_five_starts_five_times_the_sessions_spread_over_the_span() {
         .collect();
     want.sort_by(f64::total_cmp);
     for (g, w) in got.iter().zip(&want) {
-        assert!((g - w).abs() < 50.0, "arrivals {got:?}, want {want:?}");
+        assert!((g - w).abs() < 100.0, "arrivals {got:?}, want {want:?}");
     }
 }
 
@@ -522,187 +378,12 @@ async fn idle_connections_closed_by_the_server_are_reopened() {
     .await;
     assert_eq!(s.totals.failures, 0, "{:?}", s.failures);
     assert_eq!(s.totals.requests, 3 * 3);
-    assert_eq!(b.counters().requests(), 3 * 3);
-}
-
-#[test]
-fn target_down_from_the_start_exits_3_quickly() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_trace(dir.path(), &session("s", T, 1, 0, &[(100, 5)]));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let t = std::time::Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
-        .args([
-            "replay",
-            path.to_str().unwrap(),
-            "--target",
-            &format!("http://127.0.0.1:{port}"),
-            "--users",
-            "5",
-        ])
-        .arg("--report")
-        .arg(dir.path().join("r"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
+    let counts = b.counters();
+    assert_eq!(counts.requests(), 3 * 3);
     assert!(
-        err.contains("unreachable") && err.contains(&port.to_string()),
-        "{err}"
+        counts.connections_accepted >= 3 * 3,
+        "each gap outlived the keep-alive: {counts:?}"
     );
-    assert!(t.elapsed() < Duration::from_secs(10));
-}
-
-/// The mock dies 1 s into a 3 s run: the run completes, failures are counted by kind and
-/// the summary is written.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn target_killed_mid_run_is_counted_and_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = mock_with(mock::Config::default()).await;
-    let rec = session("s", T, 1, 0, &[(100, 5), (200, 5), (300, 5)]);
-    let mut c = config(
-        &b.url(),
-        Workload::Closed {
-            users: 20,
-            spawn_rate: None,
-        },
-        1.0,
-    );
-    c.duration = Some(Duration::from_secs(3));
-    let report = dir.path().join("killed");
-    let r2 = report.clone();
-    let run = tokio::task::spawn_blocking(move || {
-        reprise::cmd::replay::execute(
-            Arc::new(Plan::from_exchanges(rec)),
-            &c,
-            &r2,
-            vec![],
-            CancellationToken::new(),
-        )
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    b.abort().await;
-    let t = Instant::now();
-    let exit = run.await.unwrap().unwrap();
-    assert!(t.elapsed() < Duration::from_secs(5));
-    assert_eq!(exit as u8, 0);
-    let s: Summary =
-        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
-    assert!(
-        s.totals.requests > s.totals.failures && s.totals.failures > 0,
-        "{:?}",
-        s.totals
-    );
-    for f in &s.failures {
-        assert!(
-            [kind::CONNECT, kind::IO].contains(&f.kind.as_str()),
-            "{f:?}"
-        );
-    }
-    assert!(
-        s.sessions
-            .aborted_by_reason
-            .keys()
-            .any(|k| k == kind::CONNECT || k == kind::IO),
-        "{:?}",
-        s.sessions
-    );
-    assert!(
-        s.series.len() >= 3,
-        "{} seconds in the series",
-        s.series.len()
-    );
-}
-
-/// Injected 500s are counted exactly, by kind and code.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_errors_are_counted_exactly() {
-    let b = mock_with(mock::Config::default().seed(3).misbehave(Misbehave {
-        error_rate: Share::new(0.2),
-        ..Default::default()
-    }))
-    .await;
-    let rec = session("s", T, 1, 0, &[(20, 5), (40, 5), (60, 5)]);
-    let mut c = config(
-        &b.url(),
-        Workload::Closed {
-            users: 10,
-            spawn_rate: None,
-        },
-        1.0,
-    );
-    c.duration = Some(Duration::from_millis(1500));
-    let s = replay_run(Plan::from_exchanges(rec), c).await;
-    let injected = b.counters().injected_errors;
-    assert!(injected > 0);
-    let status_500: u64 = s
-        .failures
-        .iter()
-        .filter(|f| f.kind == kind::STATUS && f.detail == "500")
-        .map(|f| f.count)
-        .sum();
-    assert_eq!(status_500, injected, "{:?}", s.failures);
-    // a failed start leaves its session without a thread_id: those continues are not sent
-    let corr: u64 = s
-        .failures
-        .iter()
-        .filter(|f| f.kind == kind::CORRELATION)
-        .map(|f| f.count)
-        .sum();
-    assert!(
-        corr > 0
-            && s.sessions
-                .aborted_by_reason
-                .get(kind::CORRELATION)
-                .copied()
-                .unwrap_or(0)
-                == corr
-    );
-    assert_eq!(s.totals.failures, status_500 + corr);
-    assert_eq!(
-        b.unknown_thread_id_requests(),
-        0,
-        "never sent with a stale id"
-    );
-}
-
-/// A target slower than the timeout: timeouts are failures of kind `timeout`, and the run
-/// still ends on time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeouts_are_failures_of_their_own_kind() {
-    let b =
-        mock_with(mock::Config::default().latency(Latency::Fixed(Duration::from_secs(3)))).await;
-    let rec = session("s", T, 1, 0, &[(20, 5)]);
-    let mut c = config(
-        &b.url(),
-        Workload::Closed {
-            users: 4,
-            spawn_rate: None,
-        },
-        1.0,
-    );
-    c.timeout = Duration::from_millis(300);
-    let t = Instant::now();
-    let s = replay_run(Plan::from_exchanges(rec), c).await;
-    assert!(t.elapsed() < Duration::from_secs(3));
-    let timeouts: u64 = s
-        .failures
-        .iter()
-        .filter(|f| f.kind == kind::TIMEOUT)
-        .map(|f| f.count)
-        .sum();
-    assert_eq!(timeouts, 4, "{:?}", s.failures);
-    assert_eq!(s.sessions.aborted_by_reason.get(kind::TIMEOUT), Some(&4));
-    let cont = s
-        .endpoints
-        .iter()
-        .find(|e| e.name == "POST /session/continue")
-        .unwrap();
-    assert!(cont.latency.max_ms < 1000.0);
 }
 
 /// The hook for conversation measures sees every live response beside its recorded twin,

@@ -387,3 +387,41 @@ fn flipped_bytes_never_panic_nor_yield_a_corrupted_exchange() {
         bytes.len() * 3
     );
 }
+
+#[test]
+fn a_frame_that_decompresses_beyond_the_bound_is_damage() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "one.trace.zst", &simple(1), false);
+    let mut bytes = std::fs::read(&good).unwrap();
+    let header_and_one = bytes.len() as u64;
+    // blank lines (which a reader would skip) past the bound: a zstd bomb of a few KiB
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    let block = vec![b'\n'; 1 << 20];
+    for _ in 0..(trace::MAX_FRAME_BYTES >> 20) + 1 {
+        enc.write_all(&block).unwrap();
+    }
+    bytes.extend(enc.finish().unwrap());
+    bytes.extend(
+        zstd::encode_all(
+            format!(
+                "{}\n",
+                serde_json::to_string(&trace::Line::Exchange(simple(2).remove(1))).unwrap()
+            )
+            .as_bytes(),
+            3,
+        )
+        .unwrap(),
+    );
+    let path = dir.path().join("bomb.trace.zst");
+    std::fs::write(&path, &bytes).unwrap();
+    let (got, integrity) = read_all(&path);
+    assert_eq!(got, simple(1));
+    assert_eq!(
+        integrity.torn,
+        Some(trace::TornTail {
+            offset: header_and_one,
+            recovered: 1
+        })
+    );
+}

@@ -5,17 +5,27 @@
 //!    proxy into `<report>/demo.trace.zst`;
 //! 3. a replay of that recording against a *fresh* mock (one that never issued the recorded
 //!    `thread_id`s), `--users` × `--speed` for `--duration`;
-//! 4. the table on the console and `<report>/summary.json`.
+//! 4. the table and threshold verdicts on the console, and the report directory
+//!    (`summary.json`, `report.html`, Locust-style CSVs).
 
 use super::Exit;
 use crate::cli::DemoArgs;
 use crate::mock;
 use crate::record;
 use crate::replay::{Config, Speed, Workload};
+use crate::report::Thresholds;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// What the demo checks at the end (the seed's expectations, scaled to the mock).
+const DEMO_THRESHOLDS: [&str; 4] = [
+    "error_rate < 1%",
+    "p95 < 5s",
+    "sessions.completed > 0",
+    "lag.p99 < 500ms",
+];
 
 /// LLM latency of the demo's mock: log-normal around 20 ms.
 fn mock_config() -> mock::Config {
@@ -81,9 +91,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     }
 
     // 3–4: replay against a fresh mock
-    let plan = Arc::new(super::replay::load_plan(std::slice::from_ref(
-        &recorded.path,
-    ))?);
+    let plan = Arc::new(super::replay::load_plan(
+        std::slice::from_ref(&recorded.path),
+        &[],
+    )?);
     let target = rt.block_on(mock::Server::start("127.0.0.1:0".parse()?, mock_config()))?;
     let mut config = Config::new(
         target.url(),
@@ -102,13 +113,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         args.duration,
         target.url()
     );
-    let exit = super::replay::execute(
-        plan,
-        &config,
-        &args.report,
-        vec![recorded.path.display().to_string()],
-        cancel,
-    )?;
+    let output = super::replay::Output {
+        dir: args.report.clone(),
+        recordings: vec![recorded.path.display().to_string()],
+        thresholds: Thresholds::parse_all(&DEMO_THRESHOLDS)?,
+        profile: None,
+    };
+    let exit = super::replay::execute(plan, &config, &output, cancel)?;
     let counts = target.counters();
     println!(
         "mock: {} sessions issued, {} requests, {} naming an unknown thread_id",

@@ -3,7 +3,8 @@
 //! The server runs until Ctrl-C: the first drains in-flight requests and exits 0, a second
 //! aborts at once (exit 3). With `--request-log FILE` every request is appended to FILE as
 //! one JSON line (`seq`, `t_us` since the mock started, `endpoint`, `method`, `path`,
-//! `thread_id`, `status`, `body_bytes`, `peer`), flushed every second and at exit.
+//! `thread_id` named, `issued` (the id a start created), `status`, `body_bytes`, `peer`),
+//! flushed every second and at exit.
 
 use super::Exit;
 use crate::cli::{MockArgs, MockCommand, StudentsArgs};
@@ -142,6 +143,7 @@ fn write_log(out: &mut impl Write, entries: &[LogEntry], began: Instant) -> anyh
             "method": e.method.as_str(),
             "path": e.path,
             "thread_id": e.thread_id,
+            "issued": e.issued,
             "status": e.status,
             "body_bytes": e.body.len(),
             "peer": e.peer.to_string(),

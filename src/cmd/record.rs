@@ -53,6 +53,9 @@ pub fn run(args: RecordArgs) -> anyhow::Result<Exit> {
     let status_every = args.status_every;
     super::runtime()?.block_on(async move {
         let cancel = CancellationToken::new();
+        // Both handlers are registered before the proxy starts, so no signal can be missed.
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
         let upstream = config.upstream.to_string();
         let proxy = Proxy::start(config, cancel.clone())
             .await
@@ -63,13 +66,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<Exit> {
             proxy.path().display()
         );
         let abort = proxy.abort_token();
-        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
         let signals = tokio::spawn({
             let cancel = cancel.clone();
             async move {
-                for _ in 0..2 {
+                loop {
                     tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
+                        _ = int.recv() => {}
                         _ = term.recv() => {}
                     }
                     if cancel.is_cancelled() {

@@ -1,20 +1,33 @@
-//! `reprise replay`: recordings → plan → run against the target → summary.json + table.
+//! `reprise replay`: recordings → plan → run against the target → report directory + table.
+//!
+//! A profile (`--profile`) gives defaults that flags override (`profile::Settings`); its
+//! thresholds and the `--threshold` flags are checked at the end: exit 0 met, 1 failed,
+//! 3 aborted.
 
 use super::Exit;
 use crate::cli::{ReplayArgs, TimingArg};
 use crate::metrics::summary::RunInfo;
-use crate::metrics::Summary;
+use crate::profile::{self, Profile, Settings};
 use crate::replay::{self, console, limits, Config, NoMeasure, Plan, Speed, Timing, Workload};
+use crate::report::{self, Outcome, Thresholds};
 use crate::trace;
 use anyhow::{bail, Context};
 use http::{HeaderName, HeaderValue};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
-    let config = config(&args)?;
-    let plan = Arc::new(load_plan(&args.files)?);
+    let profile = args.profile.as_deref().map(Profile::load).transpose()?;
+    let flags = flag_settings(&args)?;
+    let settings = match &profile {
+        Some(p) => p.settings.overridden_by(&flags),
+        None => flags,
+    };
+    let thresholds = Thresholds::parse_all(&settings.thresholds)?;
+    let config = config(&args, &settings)?;
+    let plan = Arc::new(load_plan(&args.files, &settings.correlation)?);
     eprintln!(
         "replaying {} sessions ({} exchanges, {} endpoints) against {}",
         plan.sessions.len(),
@@ -22,33 +35,53 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
         plan.routes.len(),
         config.target
     );
-    let report = args.report.clone().unwrap_or_else(|| {
+    let dir = args.report.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
     });
     let cancel = CancellationToken::new();
     on_ctrl_c(cancel.clone());
-    let recordings = args.files.iter().map(|f| f.display().to_string()).collect();
-    execute(plan, &config, &report, recordings, cancel)
+    let output = Output {
+        dir,
+        recordings: args.files.iter().map(|f| f.display().to_string()).collect(),
+        thresholds,
+        profile: args.profile.as_ref().map(|p| p.display().to_string()),
+    };
+    execute(plan, &config, &output, cancel)
 }
 
-/// Runs a plan, prints progress and the table, writes `<report>/summary.json`.
+/// Where and how a run's results are written.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// The report directory (`summary.json`, `report.html`, CSVs).
+    pub dir: PathBuf,
+    /// Recording files, for the summary.
+    pub recordings: Vec<String>,
+    /// Checked at the end; a failed one makes the exit code 1.
+    pub thresholds: Thresholds,
+    /// Profile file, for the summary.
+    pub profile: Option<String>,
+}
+
+/// Runs a plan, prints progress and the table, writes the report directory; the exit code
+/// says whether the thresholds held (0 / 1) or the run was aborted (3).
 pub fn execute(
     plan: Arc<Plan>,
     config: &Config,
-    report: &Path,
-    recordings: Vec<String>,
+    out: &Output,
     cancel: CancellationToken,
 ) -> anyhow::Result<Exit> {
     let info = RunInfo {
-        name: report
+        name: out
+            .dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        recordings,
+        recordings: out.recordings.clone(),
+        profile: out.profile.clone(),
         ..Default::default()
     };
     check_open_files(config)?;
-    let summary = match replay::run(
+    let mut summary = match replay::run(
         plan,
         config,
         Arc::new(NoMeasure),
@@ -63,13 +96,15 @@ pub fn execute(
         }
         Err(e) => return Err(e.into()),
     };
-    let path = write_summary(&summary, report)?;
+    let (written, outcome) = report::finish(&mut summary, &out.thresholds, &out.dir)
+        .with_context(|| format!("writing the report to {}", out.dir.display()))?;
     println!("\n{}", console::table(&summary));
-    println!("summary: {}", path.display());
-    Ok(if summary.run.aborted {
-        Exit::Aborted
-    } else {
-        Exit::Ok
+    print!("{}", report::render_verdicts(&summary.thresholds));
+    println!("report: {}", written.html().display());
+    Ok(match outcome {
+        Outcome::Met => Exit::Ok,
+        Outcome::ThresholdFailed => Exit::ThresholdFailed,
+        Outcome::Aborted => Exit::Aborted,
     })
 }
 
@@ -88,25 +123,16 @@ fn check_open_files(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `dir/summary.json` (creating `dir`) and returns its path.
-pub fn write_summary(summary: &Summary, dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("summary.json");
-    let json = serde_json::to_vec_pretty(summary)?;
-    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// Reads every recording into one plan, streaming exchange by exchange.
-pub fn load_plan(files: &[PathBuf]) -> anyhow::Result<Plan> {
-    let mut builder = replay::plan::Builder::new();
+/// Reads every recording into one plan, streaming exchange by exchange. `correlate` are
+/// declared JSON pointers (a profile's `correlation.pointers`).
+pub fn load_plan(files: &[PathBuf], correlate: &[String]) -> anyhow::Result<Plan> {
+    let mut builder = replay::plan::Builder::new().correlate(correlate);
     for (i, f) in files.iter().enumerate() {
         let mut reader = trace::Reader::open(f)?;
         for ex in reader.by_ref() {
             builder.add(i as u32, ex?);
         }
-        let integrity = reader.integrity();
-        if let Some(t) = integrity.torn {
+        if let Some(t) = reader.integrity().torn {
             eprintln!(
                 "warning: {}: damaged after byte {}; replaying the {} exchanges before it",
                 f.display(),
@@ -117,67 +143,107 @@ pub fn load_plan(files: &[PathBuf]) -> anyhow::Result<Plan> {
     }
     let plan = builder.finish();
     if plan.sessions.is_empty() {
-        bail!(
-            "{}: no exchanges to replay",
-            files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        bail!("{}: no exchanges to replay", names.join(", "));
     }
     Ok(plan)
 }
 
-fn config(args: &ReplayArgs) -> anyhow::Result<Config> {
-    let workload = match (args.users, args.multiply) {
+/// The settings the flags give (none defaulted here, so a profile can fill them).
+fn flag_settings(args: &ReplayArgs) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        users: args.users,
+        spawn_rate: args.spawn_rate,
+        multiply: args.multiply,
+        run_time: args.duration,
+        timing: args.timing.map(|t| match t {
+            TimingArg::Think => profile::Timing::Think,
+            TimingArg::Schedule => profile::Timing::Schedule,
+        }),
+        speed: args.speed,
+        timeout: args.timeout,
+        seed: args.seed,
+        thresholds: args.thresholds.clone(),
+        headers: args
+            .headers
+            .iter()
+            .map(|h| {
+                let (k, v) = h
+                    .split_once(':')
+                    .with_context(|| format!("--header `{h}`: expected 'Name: value'"))?;
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        ..Settings::default()
+    })
+}
+
+/// The run's typed config from the merged settings; defaults are filled here.
+fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
+    let workload = match (s.users, s.multiply) {
         (Some(0), _) => bail!("--users must be at least 1"),
         (Some(users), _) => Workload::Closed {
             users,
-            spawn_rate: Some(args.spawn_rate.unwrap_or(users as f64)),
+            spawn_rate: Some(s.spawn_rate.unwrap_or(users as f64)),
         },
         (None, Some(0)) => bail!("--multiply must be at least 1"),
         (None, m) => Workload::Open {
             multiply: m.unwrap_or(1),
         },
     };
-    if args.spawn_rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+    if s.spawn_rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         bail!("--spawn-rate must be a positive number of users per second");
     }
     let mut c = Config::new(&args.target, workload);
-    c.speed = Speed::new(args.speed).context("--speed must be a positive number")?;
-    c.timing = match args.timing {
-        TimingArg::Think => Timing::Think,
-        TimingArg::Schedule => Timing::Schedule,
+    c.speed = Speed::new(s.speed.unwrap_or(1.0)).context("--speed must be a positive number")?;
+    c.timing = match s.timing {
+        Some(profile::Timing::Schedule) => Timing::Schedule,
+        _ => Timing::Think,
     };
-    c.duration = args.duration;
-    if args.timeout.is_zero() {
+    c.duration = s.run_time;
+    c.timeout = s.timeout.unwrap_or(Duration::from_secs(60));
+    if c.timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }
-    c.timeout = args.timeout;
-    c.seed = args.seed;
-    c.headers = args
+    c.seed = s.seed.unwrap_or(1);
+    c.headers = s
         .headers
         .iter()
-        .map(|h| parse_header(h))
+        .map(|(k, v)| {
+            Ok((
+                HeaderName::from_bytes(k.as_bytes())
+                    .with_context(|| format!("header `{k}`: bad name"))?,
+                HeaderValue::from_str(v).with_context(|| format!("header `{k}`: bad value"))?,
+            ))
+        })
         .collect::<anyhow::Result<_>>()?;
     c.shard = match &args.shard {
         Some(s) => Some(s.parse().map_err(anyhow::Error::msg)?),
         None => None,
     };
     c.workers = args.workers;
+    warn_open_files(&c.workload);
     Ok(c)
 }
 
-fn parse_header(h: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
-    let (k, v) = h
-        .split_once(':')
-        .with_context(|| format!("--header `{h}`: expected 'Name: value'"))?;
-    Ok((
-        HeaderName::from_bytes(k.trim().as_bytes())
-            .with_context(|| format!("--header `{h}`: bad name"))?,
-        HeaderValue::from_str(v.trim()).with_context(|| format!("--header `{h}`: bad value"))?,
-    ))
+/// Each closed user holds a socket: warn before a run that would hit the open-files limit.
+fn warn_open_files(workload: &Workload) {
+    let Workload::Closed { users, .. } = *workload else {
+        return;
+    };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let needed = users.saturating_add(64);
+    if ok && limit.rlim_cur < needed {
+        eprintln!(
+            "warning: {users} users need about {needed} open files but the limit is {} (raise it with `ulimit -n`)",
+            limit.rlim_cur
+        );
+    }
 }
 
 /// First Ctrl-C cancels `cancel` (the run drains and reports); a second exits at once.

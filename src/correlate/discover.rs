@@ -93,6 +93,13 @@ pub fn is_client_token(s: &str) -> bool {
 
 /// Discovers the correlations of one session. `session` may be in any order.
 pub fn discover(session: &[&Exchange]) -> Vec<Correlation> {
+    discover_with(session, &[])
+}
+
+/// [`discover`], plus declared JSON pointers (a profile's `correlation.pointers`): a
+/// non-empty string at one of them in a response is a candidate even when it does not look
+/// like an id (short or without digits).
+pub fn discover_with(session: &[&Exchange], declared: &[String]) -> Vec<Correlation> {
     // Events on the recording's clock: completions (kind 0) before sends (kind 1) at a tie.
     let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(session.len() * 2);
     for (i, ex) in session.iter().enumerate() {
@@ -113,7 +120,7 @@ pub fn discover(session: &[&Exchange]) -> Vec<Correlation> {
         let ex = session[i];
         tokens.clear();
         if kind == 0 {
-            response_tokens(ex, &mut tokens);
+            response_tokens(ex, declared, &mut tokens);
             for (value, source, name) in tokens.drain(..) {
                 if !known.contains_key(&value) && !sent_plain.contains(&value) {
                     let source = match source {
@@ -148,7 +155,9 @@ pub fn discover(session: &[&Exchange]) -> Vec<Correlation> {
                         out.len() - 1
                     }
                     None => {
-                        sent_plain.insert(value);
+                        if is_id_like(&value) {
+                            sent_plain.insert(value);
+                        }
                         continue;
                     }
                 };
@@ -168,7 +177,7 @@ enum Found {
     Header(String),
 }
 
-fn response_tokens(ex: &Exchange, out: &mut Vec<(String, Found, String)>) {
+fn response_tokens(ex: &Exchange, declared: &[String], out: &mut Vec<(String, Found, String)>) {
     let Some(res) = &ex.res else { return };
     for (name, value) in &res.headers {
         if !SKIP_RESPONSE_HEADERS.contains(&name.as_str()) && is_id_like(value) {
@@ -177,7 +186,7 @@ fn response_tokens(ex: &Exchange, out: &mut Vec<(String, Found, String)>) {
     }
     if let Some(json) = res.body.json() {
         walk_json(json, &mut String::new(), "value", &mut |ptr, name, s| {
-            if is_id_like(s) {
+            if is_id_like(s) || (!s.is_empty() && declared.iter().any(|d| d == ptr)) {
                 out.push((
                     s.to_string(),
                     Found::Json(ptr.to_string()),
@@ -191,7 +200,8 @@ fn response_tokens(ex: &Exchange, out: &mut Vec<(String, Found, String)>) {
 fn request_tokens(ex: &Exchange, out: &mut Vec<(String, Found, String)>) {
     let req = &ex.req;
     let mut push = |value: String, name: &str| {
-        if is_id_like(&value) {
+        // every value is a candidate: the caller keeps known values and id-like ones
+        if !value.is_empty() {
             out.push((value, Found::Header(String::new()), name.to_string()));
         }
     };
@@ -448,5 +458,30 @@ pub(crate) mod tests {
         assert!(is_client_token(T));
         assert!(!is_client_token("2026-11-27T10:00:00Z"));
         assert!(!is_id_like("[redacted]"));
+    }
+
+    #[test]
+    fn declared_pointers_correlate_values_that_do_not_look_like_ids() {
+        let a = ex(
+            1,
+            0,
+            10,
+            "POST",
+            "/login",
+            json!(null),
+            json!({"session": {"key": "abc"}}),
+        );
+        let b = ex(2, 50, 10, "GET", "/me/abc", json!(null), json!(null));
+        assert!(discover(&[&a, &b]).is_empty(), "`abc` alone is no id");
+        let found = discover_with(&[&a, &b], &["/session/key".to_string()]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].source,
+            Source::Json {
+                exchange: 0,
+                pointer: "/session/key".into()
+            }
+        );
+        assert_eq!(found[0].used_by, vec![1]);
     }
 }

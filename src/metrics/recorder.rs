@@ -104,6 +104,7 @@ impl Recorder {
         self.corrected.record(s.latency + s.lag);
         self.lag.record(s.lag);
         self.second.requests += 1;
+        self.second.bytes_received += s.bytes_received;
         self.second.latency.record(s.latency);
         self.second.lag.record(s.lag);
         if let Some(f) = failure {
@@ -266,6 +267,8 @@ impl Recorder {
                 kind: f.kind.to_string(),
                 detail: f.detail.clone(),
                 count,
+                first_seen: None,
+                last_seen: None,
             })
             .collect();
         failures.sort_by(|a, b| {

@@ -19,6 +19,8 @@ pub struct Second {
     pub latency: Hist,
     /// Lag of the sends made in this second.
     pub lag: Hist,
+    /// Response bytes of the requests completed in this second.
+    pub bytes_received: u64,
 }
 
 impl Second {
@@ -29,6 +31,7 @@ impl Second {
         self.users += other.users;
         self.latency.add(&other.latency);
         self.lag.add(&other.lag);
+        self.bytes_received += other.bytes_received;
     }
 
     /// The point for `summary.json`; `t` is the Unix second this covers.
@@ -40,6 +43,7 @@ impl Second {
             users: self.users,
             latency: self.latency.summary(),
             lag_p99_ms: self.lag.quantile_us(0.99) as f64 / 1000.0,
+            bytes_received: self.bytes_received,
         }
     }
 }

@@ -147,6 +147,12 @@ pub struct FailureRow {
     /// Status code, error message or missing value: what a user needs to find the cause.
     pub detail: String,
     pub count: u64,
+    /// RFC 3339 wall-clock time of the first and last occurrence (Locust's `First Seen` /
+    /// `Last Seen`); null when not tracked (the report then uses the run's start and end).
+    #[serde(default)]
+    pub first_seen: Option<String>,
+    #[serde(default)]
+    pub last_seen: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -174,6 +180,9 @@ pub struct SeriesPoint {
     pub latency: HistSummary,
     /// Lag p99 in this second, ms.
     pub lag_p99_ms: f64,
+    /// Response bytes received in this second (Locust's content size in `stats_history.csv`).
+    #[serde(default)]
+    pub bytes_received: u64,
 }
 
 /// Conversation-aware measures. Keys of the maps are names users write in thresholds

@@ -69,7 +69,8 @@ impl Default for Stream {
 }
 
 /// Deliberate misbehaviour, for tests of the measures that must notice it. Every decision
-/// is a seeded hash of (seed, knob, session, turn), so a run is reproducible, and every
+/// is a seeded hash of (seed, knob, session start order, request index within the session),
+/// so a session's injections do not depend on other sessions' timing, and every
 /// injection is counted in [`super::Counters`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Misbehave {

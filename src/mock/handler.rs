@@ -124,11 +124,10 @@ pub(crate) async fn handle(
             r
         }
         Endpoint::Other => {
-            let known = matches!(
-                parts.uri.path(),
-                "/session/start" | "/session/continue" | "/session/continue/stream" | "/health"
-            ) || parts.uri.path().starts_with("/session/status/");
-            if known {
+            let path = parts.uri.path();
+            let other_method = route(&Method::GET, path) != Endpoint::Other
+                || route(&Method::POST, path) != Endpoint::Other;
+            if other_method {
                 json(
                     StatusCode::METHOD_NOT_ALLOWED,
                     Bytes::from_static(NOT_ALLOWED),

@@ -24,8 +24,10 @@
 //! - The node path is a pure function of the students' answers (see [`node`]), so a replay
 //!   that sends the recorded answers walks the recorded path — unless misbehaviour is
 //!   configured, and then every injection is counted in [`Counts`].
-//! - Every seeded decision hashes (seed, session, request index): the same sessions get the
-//!   same latencies and injections whatever the interleaving of sessions.
+//! - Every seeded decision hashes (seed, session start order, request index within the
+//!   session), with no shared RNG: the n-th session started gets the same latencies and
+//!   injections whatever the interleaving of requests (sessions started concurrently may
+//!   swap start order between runs).
 
 mod chance;
 mod config;

@@ -148,6 +148,7 @@ mod tests {
             kind: "status".into(),
             detail: "500".into(),
             count: 1,
+            ..Default::default()
         });
         s.sessions.aborted_by_reason.insert("stopped".into(), 2);
         let t = table(&s);

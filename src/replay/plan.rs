@@ -124,11 +124,19 @@ const SKIP_HEADERS: &[&str] = &[
 pub struct Builder {
     groups: HashMap<(u32, String), Vec<Exchange>>,
     exchanges: u64,
+    declared: Vec<String>,
 }
 
 impl Builder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Declares JSON pointers whose response values are correlations even when they do not
+    /// look like ids (a profile's `correlation.pointers`), on top of discovery.
+    pub fn correlate(mut self, pointers: &[String]) -> Self {
+        self.declared.extend(pointers.iter().cloned());
+        self
     }
 
     /// Adds one exchange of recording number `source` (sessions never span recordings).
@@ -149,7 +157,7 @@ impl Builder {
             .into_iter()
             .map(|((_, key), mut exs)| {
                 exs.sort_by_key(|e| (e.t_us, e.id));
-                session(key, exs, &mut routes, &mut route_ids)
+                session(key, exs, &self.declared, &mut routes, &mut route_ids)
             })
             .collect();
         sessions.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
@@ -185,11 +193,12 @@ impl Plan {
 fn session(
     key: String,
     exs: Vec<Exchange>,
+    declared: &[String],
     routes: &mut Vec<Route>,
     route_ids: &mut HashMap<String, RouteId>,
 ) -> Session {
     let refs: Vec<&Exchange> = exs.iter().collect();
-    let found = discover::discover(&refs);
+    let found = discover::discover_with(&refs, declared);
     let ids: Vec<(&str, &str)> = found
         .iter()
         .map(|c| (c.value.as_str(), c.name.as_str()))

@@ -35,3 +35,15 @@ pub enum Error {
         source: std::io::Error,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    /// The recorder runs the writer on its own thread; replay may read on a blocking thread.
+    #[test]
+    fn reader_and_writer_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<super::Reader>();
+        send::<super::Writer>();
+        send::<super::Error>();
+    }
+}

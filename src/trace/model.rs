@@ -127,7 +127,9 @@ pub const REDACTED: &str = "[redacted]";
 ///
 /// `len` is the original length in bytes; `truncated` is set when only the first bytes (up
 /// to the recorder's cap) were kept. A truncated body is never stored as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised by hand (see [`BodyRepr`]): serde's `flatten` would buffer every body twice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Body {
     #[serde(flatten)]
     pub data: BodyData,
@@ -142,6 +144,44 @@ pub enum BodyData {
     Json(serde_json::Value),
     Text(String),
     Base64(String),
+}
+
+/// The on-disk shape of a [`Body`]: exactly one of `json`, `text`, `base64`.
+#[derive(Deserialize)]
+struct BodyRepr {
+    #[serde(default, deserialize_with = "present")]
+    json: Option<serde_json::Value>,
+    text: Option<String>,
+    base64: Option<String>,
+    len: u64,
+    #[serde(default)]
+    truncated: bool,
+}
+
+/// `Some` whenever the field is present, so `"json": null` is the JSON body `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = BodyRepr::deserialize(d)?;
+        let data = match (r.json, r.text, r.base64) {
+            (Some(v), None, None) => BodyData::Json(v),
+            (None, Some(t), None) => BodyData::Text(t),
+            (None, None, Some(b)) => BodyData::Base64(b),
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "a body holds exactly one of `json`, `text`, `base64`",
+                ))
+            }
+        };
+        Ok(Body {
+            data,
+            len: r.len,
+            truncated: r.truncated,
+        })
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -250,6 +290,34 @@ mod tests {
         assert!(cut.truncated);
         assert_eq!(cut.len, 100);
         assert!(cut.json().is_none());
+    }
+
+    #[test]
+    fn bodies_read_back_in_every_form() {
+        for body in [
+            Body::from_bytes(b"null", 4),
+            Body::from_bytes(br#"{"a":[1,2.5,"x"]}"#, 17),
+            Body::from_bytes(b"plain", 5),
+            Body::from_bytes(&[0xff, 0], 2),
+            Body::from_bytes(b"cut", 10),
+            Body::empty(),
+        ] {
+            let s = serde_json::to_string(&body).unwrap();
+            assert_eq!(serde_json::from_str::<Body>(&s).unwrap(), body, "{s}");
+        }
+        assert_eq!(
+            Body::from_bytes(b"null", 4).data,
+            BodyData::Json(serde_json::Value::Null)
+        );
+        for bad in [
+            r#"{"len":1}"#,
+            r#"{"text":"a","base64":"YQ==","len":1}"#,
+            r#"{"json":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Body>(bad).is_err(), "{bad}");
+        }
+        let extra: Body = serde_json::from_str(r#"{"text":"a","len":1,"encoding":"x"}"#).unwrap();
+        assert_eq!(extra.data, BodyData::Text("a".into()));
     }
 
     #[test]

@@ -34,9 +34,10 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Where a damaged file stops making sense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TornTail {
-    /// Byte offset of the first frame that could not be decoded.
+    /// Byte offset of the first frame that could not be decoded (or that holds a line that
+    /// is not a valid record; the frame's lines before that one were yielded).
     pub offset: u64,
-    /// Exchanges recovered before it.
+    /// Exchanges recovered in all.
     pub recovered: u64,
 }
 
@@ -188,7 +189,6 @@ impl Reader {
                 Ok(input) => input,
                 Err(e) => return Err(Fault::Io(e)),
             };
-            let eof = input.is_empty();
             let status = self
                 .decoder
                 .run_on_buffers(input, &mut self.scratch)
@@ -203,9 +203,9 @@ impl Reader {
                 // End of frame: fully decoded, flushed, and its checksum matched.
                 return Ok(true);
             }
-            let stuck = status.bytes_read == 0 && status.bytes_written == 0;
-            if stuck && (eof || !self.scratch.is_empty()) {
-                // The file ends inside the frame (or zstd cannot progress on this input).
+            if status.bytes_read == 0 && status.bytes_written == 0 {
+                // With room for output, zstd always progresses on input it has: no progress
+                // means the file ends inside the frame (no input left), or bad input.
                 return Err(Fault::Damaged);
             }
         }
@@ -291,6 +291,13 @@ enum Record {
 }
 
 fn classify(line: &[u8]) -> Record {
+    // Fast path for the line reprise writes most: serde's internally tagged `Line` would
+    // first buffer the whole object, then convert it; `Exchange` ignores the `kind` field.
+    if line.starts_with(br#"{"kind":"exchange","#) {
+        if let Ok(exchange) = serde_json::from_slice::<Exchange>(line) {
+            return Record::Line(Line::Exchange(exchange));
+        }
+    }
     match serde_json::from_slice::<Line>(line) {
         Ok(line) => Record::Line(line),
         // Only on the error path: is it a record kind from the future, or damage?

@@ -29,6 +29,9 @@ pub const FRAME_MAX_EXCHANGES: usize = 256;
 /// caller ticking every quarter second still persists every exchange within a second.
 pub const FRAME_MAX_AGE: Duration = Duration::from_millis(500);
 
+/// Exchanges kept buffered for another attempt while the disk refuses writes.
+const RETRY_MAX_EXCHANGES: usize = 4 * FRAME_MAX_EXCHANGES;
+
 /// zstd level: fast enough for a recorder at tens of thousands of exchanges per second,
 /// and JSON compresses well at it.
 const LEVEL: i32 = 3;
@@ -43,6 +46,8 @@ pub struct WriterStats {
     pub file_bytes: u64,
     /// Complete zstd frames written (header and footer frames included).
     pub frames: u64,
+    /// Exchanges given up after the disk kept refusing writes (see [`Writer::append`]).
+    pub lost: u64,
 }
 
 impl WriterStats {
@@ -116,6 +121,12 @@ impl Writer {
     }
 
     /// Buffers one exchange; closes the frame when it is full or old enough.
+    ///
+    /// An `Err` from encoding leaves the frame as it was (the exchange is not kept). An
+    /// `Err` from writing a closed frame to disk cuts any partial frame off the file again
+    /// and keeps the frame's lines buffered, to be written by the next close — up to
+    /// `4 × FRAME_MAX_EXCHANGES`; past that they are given up and counted in
+    /// [`WriterStats::lost`], so memory stays bounded on a full disk.
     pub fn append(&mut self, exchange: &Exchange) -> Result<(), Error> {
         // Serialise the borrowed exchange without cloning it into a `Line`.
         #[derive(serde::Serialize)]
@@ -201,6 +212,13 @@ impl Writer {
             let good = self.stats.file_bytes;
             let _ = self.file.set_len(good);
             let _ = self.file.seek(SeekFrom::Start(good));
+            if self.pending_exchanges >= RETRY_MAX_EXCHANGES {
+                // The disk has refused frame after frame: stop growing, count the loss.
+                self.stats.lost += self.pending_exchanges as u64;
+                self.pending.clear();
+                self.pending_exchanges = 0;
+                self.opened = None;
+            }
             return Err(self.io(e));
         }
         self.stats.raw_bytes += self.pending.len() as u64;

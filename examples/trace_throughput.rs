@@ -1,0 +1,119 @@
+//! Trace writer, reader and `inspect` throughput on agent-API-like exchanges.
+//!
+//! `cargo run --release --example trace_throughput [EXCHANGES]` (see `bench/trace.sh`).
+//! Writes EXCHANGES exchanges (default 200,000) of ~1 KiB of JSON each into a temporary
+//! file, reads them back, inspects the file, and prints rates and sizes.
+
+use chrono::Utc;
+use reprise::inspect;
+use reprise::trace::{Body, Exchange, Footer, Header, Reader, Request, Response, Writer};
+use serde_json::json;
+use std::time::Instant;
+
+fn exchange(id: u64) -> Exchange {
+    let session = format!("{:08x}-8c4b-4f1e-9a53-2b7d7c1e0f44", id / 8);
+    let req = json!({"thread_id": session, "user_response": format!("I think plants make food from light, answer {id}")});
+    let node = ["APK", "CI", "GE", "AR", "TC", "RLC"][(id % 6) as usize];
+    let res = json!({
+        "thread_id": session,
+        "agent_response": "Good thinking! Photosynthesis turns light energy into chemical energy stored in glucose. What do you think the plant needs besides light?",
+        "current_node": node,
+        "turn": id % 8, "simulation_triggered": false, "image_url": null, "session_complete": false
+    });
+    let req = serde_json::to_vec(&req).unwrap();
+    let res = serde_json::to_vec(&res).unwrap();
+    let headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("authorization".to_string(), "[redacted]".to_string()),
+        ("user-agent".to_string(), "python-requests/2.31".to_string()),
+    ];
+    Exchange {
+        id,
+        session: Some(session),
+        conn: id % 64,
+        sent_at: Utc::now(),
+        t_us: id * 10_000,
+        ttfb_us: Some(800_000 + id % 1000),
+        done_us: 812_000 + id % 7000,
+        req: Request {
+            method: "POST".into(),
+            path: "/session/continue".into(),
+            query: None,
+            headers: headers.clone(),
+            body: Body::from_bytes(&req, req.len() as u64),
+        },
+        res: Some(Response {
+            status: 200,
+            headers: [
+                headers,
+                vec![(
+                    "server-timing".into(),
+                    "llm;dur=812.4, checkpoint_save;dur=14.2".into(),
+                )],
+            ]
+            .concat(),
+            body: Body::from_bytes(&res, res.len() as u64),
+            chunks: vec![],
+        }),
+        error: None,
+    }
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("bench.trace.zst");
+    let xs: Vec<Exchange> = (0..n).map(exchange).collect();
+
+    let t = Instant::now();
+    let mut w = Writer::create(&path, &Header::new(Default::default())).unwrap();
+    for x in &xs {
+        w.append(x).unwrap();
+    }
+    let stats = w
+        .finish(&Footer {
+            exchanges: n,
+            sessions: n / 8,
+            dropped: 0,
+        })
+        .unwrap();
+    let write = t.elapsed();
+    drop(xs);
+
+    let t = Instant::now();
+    let mut r = Reader::open(&path).unwrap();
+    let mut read_n = 0u64;
+    for x in r.by_ref() {
+        x.unwrap();
+        read_n += 1;
+    }
+    let read = t.elapsed();
+    assert_eq!(read_n, n);
+
+    let t = Instant::now();
+    let report = inspect::inspect(&path, &inspect::Config::default()).unwrap();
+    let insp = t.elapsed();
+    assert_eq!(report.exchanges, n);
+
+    let mb = |b: u64| b as f64 / 1e6;
+    println!("exchanges      {n}");
+    println!(
+        "file           {:.1} MB ({:.1} MB raw JSON Lines, ratio {:.1}x, {} frames, {:.0} B/exchange)",
+        mb(stats.file_bytes),
+        mb(stats.raw_bytes),
+        stats.compression_ratio(),
+        stats.frames,
+        stats.file_bytes as f64 / n as f64
+    );
+    for (what, d) in [("write", write), ("read", read), ("inspect", insp)] {
+        println!(
+            "{what:<14} {:>9.0} exchanges/s  {:>7.1} MB/s raw  ({:.2} s)",
+            n as f64 / d.as_secs_f64(),
+            mb(stats.raw_bytes) / d.as_secs_f64(),
+            d.as_secs_f64()
+        );
+    }
+}

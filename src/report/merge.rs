@@ -1,0 +1,309 @@
+//! Exact merge of several summaries (shards of one run, or runs split across processes).
+//!
+//! # Invariants
+//! - Counts add; every histogram merges through its lossless encoding
+//!   ([`HistSummary::merged`]), so a merged percentile equals the percentile of all samples
+//!   together — never an average of percentiles.
+//! - Series points align on their wall-clock second `t`; points of the same second add.
+//!   A point's `lag_p99_ms` is the largest of the shards' (a p99 cannot be rebuilt from
+//!   p99s, and the worst shard is what a reader needs to see).
+//! - Derived figures (rates, rps, divergence rates) are recomputed from merged counts.
+//! - Threshold verdicts are dropped: the caller re-evaluates them on the merged figures.
+
+use super::Error;
+use crate::metrics::summary::{
+    Conversation, EndpointStats, FailureRow, RunInfo, SeriesPoint, Sessions, Summary, Totals,
+    Workload,
+};
+use crate::metrics::HistSummary;
+use std::collections::BTreeMap;
+
+/// Merges `parts` (name, summary) into one summary named `name`.
+pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> {
+    let Some((_, first)) = parts.first() else {
+        return Err(Error::Merge("no summary to merge".into()));
+    };
+    if parts.len() == 1 {
+        let mut only = first.clone();
+        only.thresholds.clear();
+        return Ok(only);
+    }
+    let run = run_info(name, parts);
+    let mut totals = Totals::default();
+    let mut endpoints: BTreeMap<String, EndpointStats> = BTreeMap::new();
+    let mut failures: BTreeMap<(String, String, String), FailureRow> = BTreeMap::new();
+    let mut sessions = Sessions::default();
+    let mut series: BTreeMap<i64, SeriesPoint> = BTreeMap::new();
+    let mut conversation = Conversation::default();
+    let mut peaks = 0;
+
+    for (part, s) in parts {
+        let ctx = |what: &str| format!("{part}: {what}");
+        add_totals(&mut totals, &s.totals, &ctx("totals"))?;
+        peaks += s.totals.peak_users;
+        for e in &s.endpoints {
+            let m = endpoints
+                .entry(e.name.clone())
+                .or_insert_with(|| EndpointStats {
+                    name: e.name.clone(),
+                    method: e.method.clone(),
+                    path: e.path.clone(),
+                    ..Default::default()
+                });
+            m.requests += e.requests;
+            m.failures += e.failures;
+            m.bytes_received += e.bytes_received;
+            m.latency = hist(&m.latency, &e.latency, &ctx(&e.name))?;
+            m.ttfb = hist(&m.ttfb, &e.ttfb, &ctx(&e.name))?;
+        }
+        for f in &s.failures {
+            let key = (f.endpoint.clone(), f.kind.clone(), f.detail.clone());
+            let m = failures.entry(key).or_insert_with(|| FailureRow {
+                count: 0,
+                ..f.clone()
+            });
+            m.count += f.count;
+            m.first_seen = pick(&m.first_seen, &f.first_seen, std::cmp::min);
+            m.last_seen = pick(&m.last_seen, &f.last_seen, std::cmp::max);
+        }
+        sessions.started += s.sessions.started;
+        sessions.completed += s.sessions.completed;
+        sessions.aborted += s.sessions.aborted;
+        add_counts(
+            &mut sessions.aborted_by_reason,
+            &s.sessions.aborted_by_reason,
+        );
+        sessions.duration = hist(&sessions.duration, &s.sessions.duration, &ctx("sessions"))?;
+        for p in &s.series {
+            let m = series.entry(p.t).or_insert_with(|| SeriesPoint {
+                t: p.t,
+                ..Default::default()
+            });
+            m.requests += p.requests;
+            m.failures += p.failures;
+            m.users += p.users;
+            m.bytes_received += p.bytes_received;
+            m.latency = hist(&m.latency, &p.latency, &ctx(&format!("series t={}", p.t)))?;
+            m.lag_p99_ms = m.lag_p99_ms.max(p.lag_p99_ms);
+        }
+        add_conversation(&mut conversation, &s.conversation, part)?;
+    }
+
+    let series: Vec<SeriesPoint> = series.into_values().collect();
+    totals.error_rate = ratio(totals.failures, totals.requests);
+    totals.success_rate = if totals.requests == 0 {
+        0.0
+    } else {
+        1.0 - totals.error_rate
+    };
+    totals.rps = if run.duration_s > 0.0 {
+        totals.requests as f64 / run.duration_s
+    } else {
+        0.0
+    };
+    // Shards run side by side from a common start, so their peaks add.
+    totals.peak_users = peaks;
+    let mut failures: Vec<FailureRow> = failures.into_values().collect();
+    failures.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.endpoint.cmp(&b.endpoint))
+    });
+
+    Ok(Summary {
+        schema: first.schema.clone(),
+        version: first.version,
+        run,
+        totals,
+        endpoints: endpoints.into_values().collect(),
+        failures,
+        sessions,
+        series,
+        conversation,
+        thresholds: Vec::new(),
+    })
+}
+
+fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
+    let runs: Vec<&RunInfo> = parts.iter().map(|(_, s)| &s.run).collect();
+    let first = runs[0];
+    let same_or_join = |f: &dyn Fn(&RunInfo) -> String| {
+        let mut seen: Vec<String> = Vec::new();
+        for r in &runs {
+            let v = f(r);
+            if !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+        seen.join(", ")
+    };
+    let mut recordings: Vec<String> = Vec::new();
+    for r in &runs {
+        for rec in &r.recordings {
+            if !recordings.contains(rec) {
+                recordings.push(rec.clone());
+            }
+        }
+    }
+    let started_at = runs
+        .iter()
+        .map(|r| r.started_at.clone())
+        .min()
+        .unwrap_or_default();
+    let ended_at = runs
+        .iter()
+        .map(|r| r.ended_at.clone())
+        .max()
+        .unwrap_or_default();
+    let span = match (
+        chrono::DateTime::parse_from_rfc3339(&started_at),
+        chrono::DateTime::parse_from_rfc3339(&ended_at),
+    ) {
+        (Ok(a), Ok(b)) => Some((b - a).num_microseconds().unwrap_or(0) as f64 / 1e6),
+        _ => None,
+    };
+    let longest = runs.iter().map(|r| r.duration_s).fold(0.0, f64::max);
+    let workload =
+        runs.iter()
+            .skip(1)
+            .fold(first.workload.clone(), |acc, r| match (acc, &r.workload) {
+                (
+                    Workload::Closed { users, spawn_rate },
+                    Workload::Closed {
+                        users: u,
+                        spawn_rate: sr,
+                    },
+                ) => Workload::Closed {
+                    users: users + u,
+                    spawn_rate: spawn_rate + sr,
+                },
+                (Workload::Open { multiply }, Workload::Open { multiply: m }) => Workload::Open {
+                    multiply: multiply + m,
+                },
+                (acc, _) => acc,
+            });
+    let reasons: Vec<String> = runs.iter().filter_map(|r| r.abort_reason.clone()).collect();
+    RunInfo {
+        name: name.to_string(),
+        tool: first.tool.clone(),
+        recordings,
+        target: same_or_join(&|r| r.target.clone()),
+        profile: first.profile.clone(),
+        started_at,
+        ended_at,
+        duration_s: span.filter(|s| *s > 0.0).unwrap_or(longest),
+        aborted: runs.iter().any(|r| r.aborted),
+        abort_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        workload,
+        speed: first.speed,
+        timing: same_or_join(&|r| r.timing.clone()),
+        timeout_s: runs.iter().map(|r| r.timeout_s).fold(0.0, f64::max),
+        seed: first.seed,
+        shard: None,
+        merged_from: parts.iter().map(|(n, _)| n.clone()).collect(),
+    }
+}
+
+fn add_totals(m: &mut Totals, t: &Totals, what: &str) -> Result<(), Error> {
+    m.requests += t.requests;
+    m.failures += t.failures;
+    m.bytes_received += t.bytes_received;
+    m.bytes_sent += t.bytes_sent;
+    m.latency = hist(&m.latency, &t.latency, what)?;
+    m.ttfb = hist(&m.ttfb, &t.ttfb, what)?;
+    m.corrected_latency = hist(&m.corrected_latency, &t.corrected_latency, what)?;
+    m.lag = hist(&m.lag, &t.lag, what)?;
+    Ok(())
+}
+
+fn add_conversation(m: &mut Conversation, c: &Conversation, part: &str) -> Result<(), Error> {
+    let what = |k: &str| format!("{part}: {k}");
+    add_hists(&mut m.nodes, &c.nodes, &what("nodes"))?;
+    add_hists(
+        &mut m.recorded_nodes,
+        &c.recorded_nodes,
+        &what("recorded_nodes"),
+    )?;
+    add_hists(&mut m.turns, &c.turns, &what("turns"))?;
+    add_hists(
+        &mut m.recorded_turns,
+        &c.recorded_turns,
+        &what("recorded_turns"),
+    )?;
+    add_hists(
+        &mut m.server_timing,
+        &c.server_timing,
+        &what("server_timing"),
+    )?;
+    for (k, s) in &c.streaming {
+        let w = what(&format!("streaming {k}"));
+        let e = m.streaming.entry(k.clone()).or_default();
+        e.responses += s.responses;
+        e.ttft = hist(&e.ttft, &s.ttft, &w)?;
+        e.gap = hist(&e.gap, &s.gap, &w)?;
+        e.events = hist(&e.events, &s.events, &w)?;
+        e.duration = hist(&e.duration, &s.duration, &w)?;
+    }
+    m.server_timing_malformed += c.server_timing_malformed;
+    add_counts(&mut m.fields, &c.fields);
+    let d = &mut m.divergence;
+    d.compared += c.divergence.compared;
+    d.diverged += c.divergence.diverged;
+    for (k, n) in &c.divergence.by_node {
+        let e = d.by_node.entry(k.clone()).or_default();
+        e.compared += n.compared;
+        e.diverged += n.diverged;
+        e.rate = ratio(e.diverged, e.compared);
+    }
+    add_counts(&mut d.first_turn, &c.divergence.first_turn);
+    m.isolation.cross_talk += c.isolation.cross_talk;
+    for ex in &c.isolation.examples {
+        if m.isolation.examples.len() < 10 {
+            m.isolation.examples.push(ex.clone());
+        }
+    }
+    Ok(())
+}
+
+fn add_hists(
+    m: &mut BTreeMap<String, HistSummary>,
+    add: &BTreeMap<String, HistSummary>,
+    what: &str,
+) -> Result<(), Error> {
+    for (k, h) in add {
+        let merged = match m.get(k) {
+            Some(cur) => hist(cur, h, &format!("{what} {k}"))?,
+            None => hist(&HistSummary::default(), h, &format!("{what} {k}"))?,
+        };
+        m.insert(k.clone(), merged);
+    }
+    Ok(())
+}
+
+fn add_counts(m: &mut BTreeMap<String, u64>, add: &BTreeMap<String, u64>) {
+    for (k, v) in add {
+        *m.entry(k.clone()).or_insert(0) += v;
+    }
+}
+
+fn hist(a: &HistSummary, b: &HistSummary, what: &str) -> Result<HistSummary, Error> {
+    a.merged(b).map_err(|detail| Error::Histogram {
+        what: what.to_string(),
+        detail,
+    })
+}
+
+fn pick(a: &Option<String>, b: &Option<String>, f: fn(String, String) -> String) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(f(a.clone(), b.clone())),
+        (a, b) => a.clone().or_else(|| b.clone()),
+    }
+}
+
+fn ratio(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
