@@ -9,7 +9,7 @@ use crate::cli::{ReplayArgs, TimingArg};
 use crate::metrics::conversation;
 use crate::metrics::summary::RunInfo;
 use crate::profile::{self, Profile, Settings};
-use crate::replay::{self, console, Config, Plan, Speed, Timing, Workload};
+use crate::replay::{self, console, limits, Config, Plan, Speed, Timing, Workload};
 use crate::report::{self, Outcome, Thresholds};
 use crate::trace;
 use anyhow::{bail, Context};
@@ -112,6 +112,7 @@ pub fn execute_with(
         profile: out.profile.clone(),
         ..Default::default()
     };
+    check_open_files(config)?;
     let mut summary = match replay::run(
         plan,
         config,
@@ -141,6 +142,21 @@ pub fn execute_with(
         Outcome::ThresholdFailed => Exit::ThresholdFailed,
         Outcome::Aborted => Exit::Aborted,
     })
+}
+
+/// Raises the open-files limit to the hard limit and, for closed users, refuses to start a
+/// run whose connections cannot all be open at once (the error names the number needed and
+/// how to raise the limit) instead of failing connects mid-run.
+fn check_open_files(config: &Config) -> anyhow::Result<()> {
+    let limit = limits::raise_open_files()?;
+    if let Workload::Closed { users, .. } = config.workload {
+        let here = match config.shard {
+            Some(s) => users.div_ceil(s.count.max(1)),
+            None => users,
+        };
+        limits::check_open_files(here, limit)?;
+    }
+    Ok(())
 }
 
 /// Reads every recording into one plan, streaming exchange by exchange. `correlate` are

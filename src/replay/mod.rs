@@ -28,6 +28,7 @@ pub mod client;
 pub mod console;
 pub mod conversation;
 pub mod hook;
+pub mod limits;
 pub mod plan;
 pub mod rewrite;
 mod run;

@@ -101,6 +101,8 @@ pub fn run<M: Measure>(
         timeout: config.timeout,
         headers: config.headers.clone(),
     });
+    // build the shared connector (TLS roots) now, not in the first user's timed path
+    super::client::prepare();
     let stop = cancel.child_token();
     let started_at = Utc::now();
     let start = std::time::Instant::now();
