@@ -17,4 +17,5 @@ pub mod profile;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod tls;
 pub mod trace;

@@ -96,13 +96,14 @@ pub fn run<M: Measure>(
     };
     let jobs = jobs(&plan, config, workers);
     let order = Arc::new(session_order(plan.sessions.len(), config.seed));
+    // the shared connector (TLS roots) is built now, not in the first user's timed path
+    let tls = crate::tls::client_config(config.ca_cert.as_deref())?;
     let client_config = Arc::new(ClientConfig {
         base: config.target.clone(),
         timeout: config.timeout,
         headers: config.headers.clone(),
+        connector: super::client::connector(tls),
     });
-    // build the shared connector (TLS roots) now, not in the first user's timed path
-    super::client::prepare();
     let stop = cancel.child_token();
     let started_at = Utc::now();
     let start = std::time::Instant::now();
