@@ -7,8 +7,8 @@
 //! at 64 users against nginx) and smaller: a `reqwest::Client` carries its own pool, resolver,
 //! timer handles and TLS configuration (a parsed root store) and parses a URL per request.
 //! Here a user keeps only its idle connections' `SendRequest` handles; the connector
-//! (TCP_NODELAY, rustls with the webpki roots + `--ca-cert` for `https://`) is built once per run and
-//! cloned (an `Arc` inside). A user holds one connection, or more while its recorded
+//! (TCP_NODELAY, rustls with the webpki roots + `--ca-cert` for `https://`) is built once
+//! per run, carried in [`ClientConfig`] and cloned (an `Arc` inside). A user holds one connection, or more while its recorded
 //! requests overlap.
 //!
 //! # Invariants
