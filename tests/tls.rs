@@ -281,7 +281,7 @@ async fn replay_without_the_ca_counts_connect_failures() {
 }
 
 #[tokio::test]
-async fn a_bad_ca_file_is_refused_naming_the_file() {
+async fn a_bad_ca_file_is_refused_by_record_and_replay_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("not-a-ca.pem");
     std::fs::write(&bad, "hello\n").unwrap();
@@ -305,4 +305,23 @@ async fn a_bad_ca_file_is_refused_naming_the_file() {
     assert!(stderr.contains("not-a-ca.pem"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!dir.path().join("rec.trace.zst").exists());
+
+    // replay names it before trying the (here unreachable) target
+    let trace = recording(dir.path());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .arg("replay")
+        .arg(&trace)
+        .args(["--target", "https://localhost:1", "--users", "1"])
+        .arg("--report")
+        .arg(dir.path().join("r"))
+        .arg("--ca-cert")
+        .arg(&bad)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("not-a-ca.pem"), "{stderr}");
+    assert!(!stderr.contains("unreachable"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -48,7 +48,7 @@ pub enum Error {
         #[source]
         source: crate::trace::Error,
     },
-    #[error("TLS setup for the upstream failed: {0}")]
+    #[error("TLS setup for the upstream failed")]
     Tls(#[from] crate::tls::Error),
     #[error("session rule: {0}")]
     Session(#[from] session::Error),

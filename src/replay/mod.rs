@@ -52,7 +52,7 @@ pub enum Error {
     EmptyPlan,
     #[error("cannot start worker thread: {0}")]
     Thread(#[source] std::io::Error),
-    #[error("TLS setup for the target failed: {0}")]
+    #[error("TLS setup for the target failed")]
     Tls(#[from] crate::tls::Error),
 }
 

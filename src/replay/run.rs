@@ -88,6 +88,9 @@ pub fn run<M: Measure>(
     if plan.sessions.is_empty() {
         return Err(Error::EmptyPlan);
     }
+    // a bad --ca-cert is named before the target is even tried; the shared connector (TLS
+    // roots) is built from it below, not in the first user's timed path
+    let tls = crate::tls::client_config(config.ca_cert.as_deref())?;
     preflight(&config.target)?;
     let workers = if config.workers > 0 {
         config.workers
@@ -96,8 +99,6 @@ pub fn run<M: Measure>(
     };
     let jobs = jobs(&plan, config, workers);
     let order = Arc::new(session_order(plan.sessions.len(), config.seed));
-    // the shared connector (TLS roots) is built now, not in the first user's timed path
-    let tls = crate::tls::client_config(config.ca_cert.as_deref())?;
     let client_config = Arc::new(ClientConfig {
         base: config.target.clone(),
         timeout: config.timeout,
