@@ -15,7 +15,7 @@ use crate::metrics::summary::{
     Conversation, EndpointStats, FailureRow, RunInfo, SeriesPoint, Sessions, Summary, Totals,
     Workload,
 };
-use crate::metrics::HistSummary;
+use crate::metrics::{conversation, HistSummary};
 use std::collections::BTreeMap;
 
 /// Merges `parts` (name, summary) into one summary named `name`.
@@ -217,66 +217,10 @@ fn add_totals(m: &mut Totals, t: &Totals, what: &str) -> Result<(), Error> {
 }
 
 fn add_conversation(m: &mut Conversation, c: &Conversation, part: &str) -> Result<(), Error> {
-    let what = |k: &str| format!("{part}: {k}");
-    add_hists(&mut m.nodes, &c.nodes, &what("nodes"))?;
-    add_hists(
-        &mut m.recorded_nodes,
-        &c.recorded_nodes,
-        &what("recorded_nodes"),
-    )?;
-    add_hists(&mut m.turns, &c.turns, &what("turns"))?;
-    add_hists(
-        &mut m.recorded_turns,
-        &c.recorded_turns,
-        &what("recorded_turns"),
-    )?;
-    add_hists(
-        &mut m.server_timing,
-        &c.server_timing,
-        &what("server_timing"),
-    )?;
-    for (k, s) in &c.streaming {
-        let w = what(&format!("streaming {k}"));
-        let e = m.streaming.entry(k.clone()).or_default();
-        e.responses += s.responses;
-        e.ttft = hist(&e.ttft, &s.ttft, &w)?;
-        e.gap = hist(&e.gap, &s.gap, &w)?;
-        e.events = hist(&e.events, &s.events, &w)?;
-        e.duration = hist(&e.duration, &s.duration, &w)?;
-    }
-    m.server_timing_malformed += c.server_timing_malformed;
-    add_counts(&mut m.fields, &c.fields);
-    let d = &mut m.divergence;
-    d.compared += c.divergence.compared;
-    d.diverged += c.divergence.diverged;
-    for (k, n) in &c.divergence.by_node {
-        let e = d.by_node.entry(k.clone()).or_default();
-        e.compared += n.compared;
-        e.diverged += n.diverged;
-        e.rate = ratio(e.diverged, e.compared);
-    }
-    add_counts(&mut d.first_turn, &c.divergence.first_turn);
-    m.isolation.cross_talk += c.isolation.cross_talk;
-    for ex in &c.isolation.examples {
-        if m.isolation.examples.len() < 10 {
-            m.isolation.examples.push(ex.clone());
-        }
-    }
-    Ok(())
-}
-
-fn add_hists(
-    m: &mut BTreeMap<String, HistSummary>,
-    add: &BTreeMap<String, HistSummary>,
-    what: &str,
-) -> Result<(), Error> {
-    for (k, h) in add {
-        let merged = match m.get(k) {
-            Some(cur) => hist(cur, h, &format!("{what} {k}"))?,
-            None => hist(&HistSummary::default(), h, &format!("{what} {k}"))?,
-        };
-        m.insert(k.clone(), merged);
-    }
+    *m = conversation::merge_summaries(m, c).map_err(|e| Error::Histogram {
+        what: format!("{part}: conversation"),
+        detail: e.to_string(),
+    })?;
     Ok(())
 }
 
