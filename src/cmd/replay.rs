@@ -259,28 +259,7 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
     };
     c.workers = args.workers;
     c.ca_cert = args.ca_cert.clone();
-    warn_open_files(&c.workload);
     Ok(c)
-}
-
-/// Each closed user holds a socket: warn before a run that would hit the open-files limit.
-fn warn_open_files(workload: &Workload) {
-    let Workload::Closed { users, .. } = *workload else {
-        return;
-    };
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct we pass.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    let needed = users.saturating_add(64);
-    if ok && limit.rlim_cur < needed {
-        eprintln!(
-            "warning: {users} users need about {needed} open files but the limit is {} (raise it with `ulimit -n`)",
-            limit.rlim_cur
-        );
-    }
 }
 
 /// First Ctrl-C cancels `cancel` (the run drains and reports); a second exits at once.

@@ -8,8 +8,8 @@
 //! timer handles and TLS configuration (a parsed root store) and parses a URL per request.
 //! Here a user keeps only its idle connections' `SendRequest` handles; the connector
 //! (TCP_NODELAY, rustls with the webpki roots + `--ca-cert` for `https://`) is built once
-//! per run, carried in [`ClientConfig`] and cloned (an `Arc` inside). A user holds one connection, or more while its recorded
-//! requests overlap.
+//! per run, carried in [`ClientConfig`] and cloned (an `Arc` inside). A user holds one
+//! connection, or more while its recorded requests overlap.
 //!
 //! # Invariants
 //! - `send` never fails for the target's behaviour: every outcome, a refused connection
