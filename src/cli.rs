@@ -109,6 +109,10 @@ pub struct RecordArgs {
     /// Longest wait for the upstream's response head before answering 504.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
+    /// PEM file of CA certificates to trust for an https:// upstream, besides the usual
+    /// public roots (e.g. a staging API behind a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// JSON pointer in a response body that issues a session id (repeatable; default
     /// /thread_id).
     #[arg(long = "session-response", value_name = "POINTER")]
@@ -194,6 +198,10 @@ pub struct ReplayArgs {
     /// Per-request timeout (connect + response to its last byte) [default: 60s].
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// PEM file of CA certificates to trust for an https:// target, besides the usual
+    /// public roots (e.g. a staging API behind a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Seed of the session order of closed users [default: 1].
     #[arg(long)]
     pub seed: Option<u64>,

@@ -3,8 +3,9 @@
 //! service breaks.
 //!
 //! Stages are joined by files: `record` → `.trace.zst` → `replay` → `summary.json` → `report`.
-//! Dependencies point one way: `trace`, `metrics`, `profile`, `mock` use nothing of ours;
-//! `record` uses `trace` and `correlate`; `replay` uses `trace`, `correlate`, `metrics`;
+//! Dependencies point one way: `trace`, `metrics`, `profile`, `mock`, `tls` use nothing of
+//! ours; `record` uses `trace`, `correlate`, `tls`; `replay` uses `trace`, `correlate`,
+//! `metrics`, `tls`;
 //! `report` uses `metrics`; only `cmd` uses everything.
 
 pub mod cli;
@@ -17,4 +18,5 @@ pub mod profile;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod tls;
 pub mod trace;

@@ -21,6 +21,7 @@ pub fn config(args: &RecordArgs) -> anyhow::Result<Config> {
     config.body_cap = args.body_cap;
     config.grace = args.grace;
     config.upstream_timeout = args.upstream_timeout;
+    config.ca_cert = args.ca_cert.clone();
     let mut redaction = if args.no_redact {
         Redaction::none()
     } else {

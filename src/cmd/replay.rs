@@ -258,6 +258,7 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
         None => None,
     };
     c.workers = args.workers;
+    c.ca_cert = args.ca_cert.clone();
     Ok(c)
 }
 

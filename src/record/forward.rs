@@ -46,22 +46,21 @@ pub(crate) struct Shared {
     pub timeout: Duration,
 }
 
-/// Builds the pooled keep-alive upstream client (http and https, TCP_NODELAY).
-pub(crate) fn client(connect_timeout: Duration) -> Result<UpstreamClient, super::Error> {
+/// Builds the pooled keep-alive upstream client (http and https with `tls`, TCP_NODELAY).
+pub(crate) fn client(connect_timeout: Duration, tls: &rustls::ClientConfig) -> UpstreamClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| super::Error::Tls(e.to_string()))?
+        .with_tls_config(tls.clone())
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
+    Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE)
         .pool_timer(hyper_util::rt::TokioTimer::new())
-        .build(https))
+        .build(https)
 }
 
 /// Serves one request received on client connection `conn`.

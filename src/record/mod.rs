@@ -48,8 +48,8 @@ pub enum Error {
         #[source]
         source: crate::trace::Error,
     },
-    #[error("TLS setup for the upstream failed: {0}")]
-    Tls(String),
+    #[error("TLS setup for the upstream failed")]
+    Tls(#[from] crate::tls::Error),
     #[error("session rule: {0}")]
     Session(#[from] session::Error),
     #[error("redaction rule: {0}")]
@@ -80,6 +80,9 @@ pub struct Config {
     /// Proxy threads, each with its own runtime and `SO_REUSEPORT` listener (default: one
     /// per core).
     pub workers: NonZeroUsize,
+    /// PEM file of CA certificates trusted for an `https://` upstream, besides the webpki
+    /// roots (`--ca-cert`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Default cap on each captured body.
@@ -106,6 +109,7 @@ impl Config {
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             queue: NonZeroUsize::new(DEFAULT_QUEUE).expect("non-zero"),
             workers: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            ca_cert: None,
         })
     }
 }

@@ -61,6 +61,8 @@ impl Proxy {
                 reason: e.to_string(),
             }
         })?;
+        // before anything is bound or created: a bad --ca-cert leaves no trace behind
+        let tls = crate::tls::client_config(config.ca_cert.as_deref())?;
         let stop = cancel.child_token();
         let abort = CancellationToken::new();
         let workers_wanted = config.workers.get();
@@ -151,16 +153,9 @@ impl Proxy {
         let (sink, writer) = sink::spawn(writer, config.queue.get(), counters.clone(), encoder)?;
         let next_id = Arc::new(AtomicU64::new(1));
         // One pooled client per worker: its connection tasks run on that worker's runtime.
-        let clients = match (0..pending.len())
-            .map(|_| forward::client(CONNECT_TIMEOUT))
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                fail(&pending);
-                return Err(e);
-            }
-        };
+        let clients: Vec<_> = (0..pending.len())
+            .map(|_| forward::client(CONNECT_TIMEOUT, &tls))
+            .collect();
         let mut workers = Vec::with_capacity(pending.len());
         for ((handle, go), client) in pending.into_iter().zip(clients) {
             let shared = Arc::new(Shared {

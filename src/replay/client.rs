@@ -7,9 +7,9 @@
 //! at 64 users against nginx) and smaller: a `reqwest::Client` carries its own pool, resolver,
 //! timer handles and TLS configuration (a parsed root store) and parses a URL per request.
 //! Here a user keeps only its idle connections' `SendRequest` handles; the connector
-//! (TCP_NODELAY, rustls with the webpki roots for `https://`) is built once per process and
-//! cloned (an `Arc` inside). A user holds one connection, or more while its recorded
-//! requests overlap.
+//! (TCP_NODELAY, rustls with the webpki roots + `--ca-cert` for `https://`) is built once
+//! per run, carried in [`ClientConfig`] and cloned (an `Arc` inside). A user holds one
+//! connection, or more while its recorded requests overlap.
 //!
 //! # Invariants
 //! - `send` never fails for the target's behaviour: every outcome, a refused connection
@@ -36,7 +36,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use tower_service::Service;
@@ -55,6 +55,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Headers added to every request, replacing recorded ones of the same name.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Shared by every user of a run (see [`connector`]).
+    pub connector: HttpsConnector<HttpConnector>,
 }
 
 /// A response read to its end.
@@ -112,7 +114,7 @@ impl Client {
             return Err(Error::Target(config.base.clone()));
         }
         Ok(Client {
-            connector: shared_connector().clone(),
+            connector: config.connector.clone(),
             config,
             base,
             host,
@@ -293,25 +295,18 @@ impl Client {
     }
 }
 
-/// Builds the process-wide connector (parsing the TLS root store) ahead of a run, so the
-/// first user does not pay for it inside its timed path. Idempotent.
-pub fn prepare() {
-    shared_connector();
-}
-
-/// One connector per process: TCP_NODELAY, http and https (rustls, webpki roots), HTTP/1.1.
-fn shared_connector() -> &'static HttpsConnector<HttpConnector> {
-    static CONNECTOR: OnceLock<HttpsConnector<HttpConnector>> = OnceLock::new();
-    CONNECTOR.get_or_init(|| {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http)
-    })
+/// The connector of one run, built once ahead of it (so no user pays for the TLS root
+/// store in its timed path) and cloned by every user: TCP_NODELAY, http and https with
+/// `tls` (see [`crate::tls`]), HTTP/1.1.
+pub fn connector(tls: rustls::ClientConfig) -> HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
 }
 
 fn io_failure(e: &(dyn std::error::Error + 'static)) -> Failure {

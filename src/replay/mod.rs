@@ -39,6 +39,7 @@ pub use plan::{Plan, RouteId};
 pub use run::{run, Progress};
 
 use http::{HeaderName, HeaderValue};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,8 @@ pub enum Error {
     EmptyPlan,
     #[error("cannot start worker thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("TLS setup for the target failed")]
+    Tls(#[from] crate::tls::Error),
 }
 
 /// Time compression: recorded durations are divided by it. Always finite and > 0.
@@ -154,6 +157,9 @@ pub struct Config {
     pub shard: Option<Shard>,
     /// Worker threads; 0 = one per core.
     pub workers: usize,
+    /// PEM file of CA certificates trusted for an `https://` target, besides the webpki
+    /// roots (`--ca-cert`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Config {
@@ -170,6 +176,7 @@ impl Config {
             headers: Vec::new(),
             shard: None,
             workers: 0,
+            ca_cert: None,
         }
     }
 }

@@ -88,6 +88,9 @@ pub fn run<M: Measure>(
     if plan.sessions.is_empty() {
         return Err(Error::EmptyPlan);
     }
+    // a bad --ca-cert is named before the target is even tried; the shared connector (TLS
+    // roots) is built from it below, not in the first user's timed path
+    let tls = crate::tls::client_config(config.ca_cert.as_deref())?;
     preflight(&config.target)?;
     let workers = if config.workers > 0 {
         config.workers
@@ -100,9 +103,8 @@ pub fn run<M: Measure>(
         base: config.target.clone(),
         timeout: config.timeout,
         headers: config.headers.clone(),
+        connector: super::client::connector(tls),
     });
-    // build the shared connector (TLS roots) now, not in the first user's timed path
-    super::client::prepare();
     let stop = cancel.child_token();
     let started_at = Utc::now();
     let start = std::time::Instant::now();
