@@ -381,3 +381,62 @@ fn a_response_broken_mid_body_counts_as_status_and_error() {
     assert_eq!(r.integrity.footer_matches, None);
     assert_eq!(r.think_time, None);
 }
+
+/// A streamed turn names its node in the last event of its SSE body (the `done` state): it
+/// belongs in the node path like a plain JSON turn.
+#[test]
+fn streamed_turns_take_their_node_from_the_final_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.trace.zst");
+    let tid = "3f2c1a9e-8c4b-4f1e-9a53-2b7d7c1e0f44";
+    let start = exchange(
+        1,
+        Some(tid),
+        "POST",
+        "/session/start",
+        0,
+        1_000,
+        200,
+        node(tid, "APK"),
+    );
+    let plain = exchange(
+        2,
+        Some(tid),
+        "POST",
+        "/session/continue",
+        10_000,
+        1_000,
+        200,
+        node(tid, "CI"),
+    );
+    let mut streamed = exchange(
+        3,
+        Some(tid),
+        "POST",
+        "/session/continue/stream",
+        20_000,
+        1_000,
+        200,
+        json!(null),
+    );
+    let sse = format!(
+        "data: {{\"token\": \"a\"}}\r\n\r\ndata: {{\"token\": \"b\"}}\r\n\r\nevent: done\r\ndata: {}\r\n\r\n",
+        node(tid, "GE")
+    );
+    let res = streamed.res.as_mut().unwrap();
+    res.headers = vec![("content-type".into(), "text/event-stream".into())];
+    res.body = reprise::trace::Body::from_bytes(sse.as_bytes(), sse.len() as u64);
+    let mut w = Writer::create(&path, &Header::new(Default::default())).unwrap();
+    for x in [start, plain, streamed] {
+        w.append(&x).unwrap();
+    }
+    w.finish(&Footer {
+        exchanges: 3,
+        sessions: 1,
+        dropped: 0,
+    })
+    .unwrap();
+    let r = inspect::inspect(&path, &Config::default()).unwrap();
+    assert_eq!(r.node_paths.len(), 1);
+    assert_eq!(r.node_paths[0].path, "APK→CI→GE");
+}

@@ -23,7 +23,7 @@ mod render;
 pub use render::render;
 
 use crate::correlate::template;
-use crate::metrics::Hist;
+use crate::metrics::{sse, Hist};
 use crate::trace::{self, Exchange, Footer, Reader};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
@@ -301,13 +301,28 @@ fn endpoint_name(x: &Exchange, config: &Config) -> String {
     template::endpoint(&x.req.method, &x.req.path, ids)
 }
 
-/// The node of a 2xx response to a non-GET request, when its body names one.
+/// The node of a 2xx response to a non-GET request, when its body names one: a JSON body,
+/// or the last event of a server-sent event stream whose data is JSON naming it (the
+/// streaming turn's final `done` state).
 fn node_of(x: &Exchange, pointer: &str) -> Option<String> {
     if x.req.method.eq_ignore_ascii_case("GET") {
         return None;
     }
     let res = x.res.as_ref().filter(|r| (200..300).contains(&r.status))?;
-    match res.body.json()?.pointer(pointer)? {
+    if let Some(json) = res.body.json() {
+        return node_in(json, pointer);
+    }
+    let trace::BodyData::Text(text) = &res.body.data else {
+        return None;
+    };
+    sse::parse_all(text.as_bytes()).iter().rev().find_map(|e| {
+        let json = serde_json::from_str::<serde_json::Value>(&e.data).ok()?;
+        node_in(&json, pointer)
+    })
+}
+
+fn node_in(json: &serde_json::Value, pointer: &str) -> Option<String> {
+    match json.pointer(pointer)? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
