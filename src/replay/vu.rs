@@ -130,7 +130,10 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
             }
         }
         match rewrite::request(step, &session.vars, &run.live) {
-            Ok(p) => inflight.push(send(client, i, due, step.method.clone(), p)),
+            // boxed: a `FuturesUnordered` allocates a stub task the size of its future
+            // type up front, so an unboxed send future (~3 KB) cost every user that
+            // much while idle; boxed, only in-flight sends pay for their state
+            Ok(p) => inflight.push(Box::pin(send(client, i, due, step.method.clone(), p))),
             Err(missing) => {
                 w.rec.borrow_mut().record_unsent(
                     step.route,
