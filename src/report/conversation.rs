@@ -6,25 +6,13 @@
 //! - At most [`MAX_ROWS`] transition rows and turn rows (the busiest first), so a
 //!   recording with many node names keeps the table readable; the rest is counted.
 
+use super::format::ms as fmt_ms;
 use crate::metrics::summary::Conversation;
 use crate::metrics::HistSummary;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 pub const MAX_ROWS: usize = 12;
-
-/// `1.24s`, `850ms`, `2.31ms`, `310µs`, `4µs`.
-pub fn fmt_ms(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.2}s", ms / 1000.0)
-    } else if ms >= 10.0 {
-        format!("{ms:.0}ms")
-    } else if ms >= 1.0 {
-        format!("{ms:.2}ms")
-    } else {
-        format!("{:.0}µs", ms * 1000.0)
-    }
-}
 
 fn hist_row(out: &mut String, label: &str, h: &HistSummary, recorded: Option<&HistSummary>) {
     let _ = write!(
@@ -243,7 +231,7 @@ mod tests {
             "stream POST /session/continue/stream: 1 responses, TTFT p50 300ms",
             "gap p50 100ms",
             "events p50 3",
-            "checkpoint_save p50 14ms",
+            "checkpoint_save p50 14.2ms",
             "malformed headers 1",
             "/image_url 1",
             "divergence: 1/2 turns (50.0%) — GE 100.0% (1/1); first diverging turn #2×1",
@@ -251,14 +239,5 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(fmt_ms(1234.0), "1.23s");
-        assert_eq!(fmt_ms(850.4), "850ms");
-        assert_eq!(fmt_ms(2.314), "2.31ms");
-        assert_eq!(fmt_ms(0.31), "310µs");
-        assert_eq!(fmt_ms(0.004), "4µs");
     }
 }
