@@ -1,62 +1,88 @@
-//! The HTTP client of one virtual user: hyper's HTTP/1.1 connection API on the user's own
-//! connections.
+//! The HTTP client of one virtual user: HTTP/1.1 written and read by the user's own task on
+//! the user's own connections.
 //!
 //! Kept behind this small module (`Client::new`, `Client::send`) so the transport can be
-//! swapped or tuned without touching the driver. It was one `reqwest::Client` per user; a
-//! leaner client measured faster (`bench/efficiency.sh`: 28.8 → 19.3 µs of CPU per request
-//! at 64 users against nginx) and smaller: a `reqwest::Client` carries its own pool, resolver,
-//! timer handles and TLS configuration (a parsed root store) and parses a URL per request.
-//! Here a user keeps only its idle connections' `SendRequest` handles; the connector
-//! (TCP_NODELAY, rustls with the webpki roots + `--ca-cert` for `https://`) is built once
-//! per run, carried in [`ClientConfig`] and cloned (an `Arc` inside). A user holds one
-//! connection, or more while its recorded requests overlap.
+//! swapped or tuned without touching the driver. History, by measurement
+//! (`bench/efficiency.sh`, CPU per request at 64 users against nginx; `bench/users10k.sh`,
+//! peak RSS at 10,000 users):
+//! - one `reqwest::Client` per user: 28.8 µs/request;
+//! - hyper's `client::conn::http1` per user: 16.6–18.6 µs/request, and ~18 KB per idle
+//!   user, because a hyper connection keeps an 8 KiB write buffer, an 8 KiB read buffer
+//!   (its minimum), a request channel and its own task for as long as it is open — through
+//!   every think time — and each request crosses that channel twice;
+//! - this client: the request is written by the user's task in one `write` and the response
+//!   parsed ([`httparse`]) as it is read, from buffers lent by a per-thread pool only for the
+//!   length of one exchange. An idle user holds its socket and nothing else.
+//!
+//! The connection set-up is made once per run in [`ClientConfig::new`]: the target's
+//! addresses are resolved once (no resolver call per connection), the `Host` header and the
+//! run's `--header`s are kept as bytes, and `https://` targets share one rustls config.
 //!
 //! # Invariants
 //! - `send` never fails for the target's behaviour: every outcome, a refused connection
 //!   included, is an [`Exchanged`] carrying a [`Failure`] of a known kind.
-//! - A request is retried on a fresh connection only when hyper hands it back unsent
-//!   (`TrySendError::take_message`): the server closed an idle keep-alive connection before
-//!   any byte of the request was written (FIELD_NOTES). Any other failure is reported.
+//! - A request is retried, once and on a fresh connection, only when it cannot have reached
+//!   the server: the idle connection was found closed before it was written (FIELD_NOTES:
+//!   the keep-alive race), or writing it failed. A request that was written is never resent.
 //! - The body is read to its end (or to the timeout) before `send` returns; only then does
-//!   the connection go back to the user's idle list, so it can carry the next request.
-//! - Read buffers are bounded by [`READ_BUF_MAX`], so memory per idle connection stays small
-//!   and flat however large a response was.
-//! - `send` runs inside a `tokio::task::LocalSet` (the replay's workers are current-thread
-//!   runtimes driving one): each connection's task is spawned there with `spawn_local`, so
-//!   the connection waking its user (and back) stays on the set's local queue instead of
-//!   waking the runtime through its driver (an eventfd write per request, measured by
-//!   `strace -c`: 0.92 → 0.43 `write` calls per request).
+//!   the connection go back to the user's idle list, and only if the response allows it
+//!   (HTTP/1.1 without `Connection: close`, a known body length, no stray bytes after it).
+//! - Buffers are returned to the pool at the end of the exchange, and the pool keeps only
+//!   small ones, so memory per idle user stays flat however large a response was.
+//! - Responses are framed per RFC 9112 §6.3: no body for `HEAD`, 1xx, 204 and 304;
+//!   `Transfer-Encoding: chunked` (trailers skipped); `Content-Length`; otherwise to EOF.
 
 use crate::metrics::summary::kind;
 use crate::metrics::Failure;
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, HOST};
-use http::{HeaderMap, HeaderName, Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use std::sync::{Arc, Mutex};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use rustls::pki_types::ServerName;
+use std::cell::RefCell;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tower_service::Service;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
-/// Largest read buffer a connection keeps (hyper's minimum allowed; bodies stream past it).
-pub const READ_BUF_MAX: usize = 8 * 1024;
 /// Idle connections a user keeps (more than one only while its recorded requests overlap).
 const IDLE_MAX: usize = 4;
+/// Size of a buffer the pool lends; a read buffer grows past it only for a large head.
+const BUF_SIZE: usize = 16 * 1024;
+/// Buffers the pool keeps per thread, and the largest it takes back.
+const POOL_MAX: usize = 256;
+const POOL_KEEP_MAX: usize = 64 * 1024;
+/// Largest response head accepted.
+const HEAD_MAX: usize = 64 * 1024;
+/// Bodies up to this size are copied behind the head and written with it in one call.
+const INLINE_BODY_MAX: usize = 16 * 1024;
 
-/// What a user's client needs to know.
-#[derive(Debug, Clone)]
+/// What a user's client needs to know, built once per run.
+#[derive(Clone)]
 pub struct ClientConfig {
-    /// Base URL without a trailing slash: `http://127.0.0.1:8000`.
-    pub base: String,
     /// Whole-exchange timeout (connect + send + full body).
     pub timeout: Duration,
-    /// Headers added to every request, replacing recorded ones of the same name.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Shared by every user of a run (see [`connector`]).
-    pub connector: HttpsConnector<HttpConnector>,
+    /// Names of the run's `--header`s (lower case): recorded headers of these names are
+    /// replaced by them.
+    overrides: Vec<HeaderName>,
+    /// `host: …\r\n` followed by the run's `--header`s, ready to write.
+    fixed: Vec<u8>,
+    addrs: Vec<SocketAddr>,
+    /// `Some` for `https://` targets.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("timeout", &self.timeout)
+            .field("addrs", &self.addrs)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A response read to its end.
@@ -65,7 +91,8 @@ pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// Arrival of each body chunk, from the send, with its size.
+    /// Arrival of the body's data, from the send, with its size: one entry per read that
+    /// brought body bytes (a streamed response's events as they came).
     pub chunks: Vec<(Duration, usize)>,
 }
 
@@ -88,37 +115,189 @@ pub struct Exchanged {
 pub enum Error {
     #[error("target `{0}` is not an http:// or https:// URL with a host")]
     Target(String),
+    #[error("cannot resolve the target `{target}`: {detail}")]
+    Resolve { target: String, detail: String },
+}
+
+impl ClientConfig {
+    /// `base`: `http://host:port` or `https://…` (a path is ignored); `headers` are added
+    /// to every request, replacing recorded ones of the same name.
+    pub fn new(
+        base: &str,
+        timeout: Duration,
+        headers: &[(HeaderName, HeaderValue)],
+        tls: rustls::ClientConfig,
+    ) -> Result<ClientConfig, Error> {
+        let bad = || Error::Target(base.to_string());
+        let uri: http::Uri = base.parse().map_err(|_| bad())?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(bad()),
+        };
+        let authority = uri.authority().ok_or_else(bad)?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad());
+        }
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let addrs: Vec<SocketAddr> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| Error::Resolve {
+                target: base.to_string(),
+                detail: e.to_string(),
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Error::Resolve {
+                target: base.to_string(),
+                detail: "no address".to_string(),
+            });
+        }
+        let tls = if https {
+            let name = ServerName::try_from(host.to_string()).map_err(|_| bad())?;
+            Some((TlsConnector::from(Arc::new(tls)), name))
+        } else {
+            None
+        };
+        let mut fixed = Vec::new();
+        fixed.extend_from_slice(b"host: ");
+        fixed.extend_from_slice(authority.as_str().as_bytes());
+        fixed.extend_from_slice(b"\r\n");
+        for (n, v) in headers {
+            put_header(&mut fixed, n, v);
+        }
+        Ok(ClientConfig {
+            timeout,
+            overrides: headers.iter().map(|(n, _)| n.clone()).collect(),
+            fixed,
+            addrs,
+            tls,
+        })
+    }
+}
+
+/// One connection, plain or TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.write_all(buf).await,
+            Conn::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        if buf.capacity() == buf.len() {
+            buf.reserve(BUF_SIZE);
+        }
+        match self {
+            Conn::Plain(s) => s.read_buf(buf).await,
+            Conn::Tls(s) => s.read_buf(buf).await,
+        }
+    }
+
+    /// False when the server has closed this idle connection (or sent something unasked).
+    /// Costs no system call while the socket has not turned readable.
+    fn is_usable(&self) -> bool {
+        let tcp = match self {
+            Conn::Plain(s) => s,
+            // TLS may carry session tickets after the handshake: only EOF or an error
+            // tells the connection is gone
+            Conn::Tls(s) => s.get_ref().0,
+        };
+        let tls = matches!(self, Conn::Tls(_));
+        match tcp.try_io(tokio::io::Interest::READABLE, || peek(tcp)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+            Ok(0) | Err(_) => false,
+            Ok(_) => tls,
+        }
+    }
+}
+
+/// `recv(MSG_PEEK | MSG_DONTWAIT)` of one byte: `Ok(0)` at EOF, `WouldBlock` when idle.
+fn peek(tcp: &TcpStream) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut b = 0u8;
+    // SAFETY: `b` is a valid one-byte buffer for the call's duration; the fd is open
+    // (borrowed from the live stream).
+    let n = unsafe {
+        libc::recv(
+            tcp.as_raw_fd(),
+            (&mut b as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer lent by this thread's pool for one exchange, returned on drop.
+struct Buf(Vec<u8>);
+
+impl Buf {
+    fn take() -> Buf {
+        let v = POOL
+            .try_with(|p| p.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE));
+        Buf(v)
+    }
+}
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        let mut v = std::mem::take(&mut self.0);
+        if v.capacity() > POOL_KEEP_MAX {
+            return;
+        }
+        v.clear();
+        let _ = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL_MAX {
+                p.push(v);
+            }
+        });
+    }
 }
 
 pub struct Client {
     config: Arc<ClientConfig>,
-    /// `scheme://authority` of the target, for the connector.
-    base: Uri,
-    /// The `Host` header every request carries.
-    host: HeaderValue,
-    connector: HttpsConnector<HttpConnector>,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    /// Only touched between awaits (the user's task is the only one using it).
+    idle: RefCell<Vec<Conn>>,
+}
+
+/// How an exchange failed, and whether the request may be resent.
+struct Failed {
+    failure: Failure,
+    /// The request cannot have reached the server.
+    unsent: bool,
 }
 
 impl Client {
     pub fn new(config: Arc<ClientConfig>) -> Result<Client, Error> {
-        let base: Uri = config
-            .base
-            .parse()
-            .map_err(|_| Error::Target(config.base.clone()))?;
-        let host = base
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            .ok_or_else(|| Error::Target(config.base.clone()))?;
-        if !matches!(base.scheme_str(), Some("http" | "https")) {
-            return Err(Error::Target(config.base.clone()));
-        }
         Ok(Client {
-            connector: config.connector.clone(),
             config,
-            base,
-            host,
-            idle: Mutex::new(Vec::new()),
+            idle: RefCell::new(Vec::new()),
         })
     }
 
@@ -136,10 +315,10 @@ impl Client {
         let outcome = tokio::time::timeout(
             self.config.timeout,
             self.exchange(
-                method,
+                &method,
                 path_and_query,
-                headers,
-                body,
+                &headers,
+                &body,
                 sent,
                 &mut ttfb,
                 &mut partial,
@@ -169,157 +348,603 @@ impl Client {
     #[allow(clippy::too_many_arguments)]
     async fn exchange(
         &self,
-        method: Method,
+        method: &Method,
         path_and_query: &str,
-        headers: Vec<(HeaderName, HeaderValue)>,
-        body: Bytes,
+        headers: &[(HeaderName, HeaderValue)],
+        body: &Bytes,
         sent: Instant,
         ttfb: &mut Option<Duration>,
         partial: &mut Option<Response>,
     ) -> Result<Response, Failure> {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path_and_query)
-            .body(Full::new(body))
-            .map_err(|e| io_failure(&e))?;
-        let map = req.headers_mut();
-        map.reserve(headers.len() + self.config.headers.len() + 1);
-        map.insert(HOST, self.host.clone());
-        for (n, v) in headers {
-            map.append(n, v);
+        let mut out = Buf::take();
+        self.head(&mut out.0, method, path_and_query, headers, body.len());
+        let inline = body.len() <= INLINE_BODY_MAX;
+        if inline {
+            out.0.extend_from_slice(body);
         }
-        for (n, v) in &self.config.headers {
-            map.insert(n.clone(), v.clone());
-        }
-
-        let (mut conn, mut fresh) = match self.take_idle() {
-            Some(c) => (c, false),
-            None => (self.connect().await?, true),
-        };
-        let res = loop {
-            match conn.try_send_request(req).await {
-                Ok(res) => break res,
-                Err(mut e) => match e.take_message() {
-                    // never written: the server closed the idle connection; one retry
-                    Some(unsent) if !fresh => {
-                        req = unsent;
-                        conn = self.connect().await?;
-                        fresh = true;
-                    }
-                    _ => return Err(io_failure(e.error())),
-                },
-            }
-        };
-        *ttfb = Some(sent.elapsed());
-        let (parts, mut incoming) = res.into_parts();
-        let mut buf = BytesMut::new();
-        let mut chunks = Vec::new();
-        let mut broke = None;
+        let mut retried = false;
         loop {
-            match incoming.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        chunks.push((sent.elapsed(), data.len()));
-                        buf.extend_from_slice(&data);
+            let (mut conn, fresh) = match self.take_idle() {
+                Some(c) => (c, false),
+                None => (self.connect().await?, true),
+            };
+            let r = exchange_on(
+                &mut conn,
+                &out.0,
+                (!inline).then_some(&body[..]),
+                method == Method::HEAD,
+                sent,
+                ttfb,
+                partial,
+            )
+            .await;
+            match r {
+                Ok((response, reusable)) => {
+                    if reusable {
+                        self.put_idle(conn);
                     }
+                    return Ok(response);
                 }
-                Some(Err(e)) => {
-                    broke = Some(io_failure(&e));
-                    break;
-                }
-                None => break,
-            }
-        }
-        let response = Response {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: buf.freeze(),
-            chunks,
-        };
-        match broke {
-            Some(f) => {
-                *partial = Some(response);
-                Err(f)
-            }
-            None => {
-                self.put_idle(conn);
-                Ok(response)
+                Err(f) if f.unsent && !fresh && !retried => retried = true,
+                Err(f) => return Err(f.failure),
             }
         }
     }
 
-    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+    /// Writes the request head into `out`.
+    fn head(
+        &self,
+        out: &mut Vec<u8>,
+        method: &Method,
+        path_and_query: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body_len: usize,
+    ) {
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(if path_and_query.is_empty() {
+            b"/"
+        } else {
+            path_and_query.as_bytes()
+        });
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        out.extend_from_slice(&self.config.fixed);
+        for (n, v) in headers {
+            if !self.config.overrides.contains(n) {
+                put_header(out, n, v);
+            }
+        }
+        if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn take_idle(&self) -> Option<Conn> {
+        let mut idle = self.idle.borrow_mut();
         while let Some(c) = idle.pop() {
-            if !c.is_closed() {
+            if c.is_usable() {
                 return Some(c);
             }
         }
         None
     }
 
-    fn put_idle(&self, conn: SendRequest<Full<Bytes>>) {
-        if conn.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+    fn put_idle(&self, conn: Conn) {
+        let mut idle = self.idle.borrow_mut();
         if idle.len() < IDLE_MAX {
             idle.push(conn);
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Failure> {
-        let mut connector = self.connector.clone();
-        let io = connector
-            .call(self.base.clone())
+    async fn connect(&self) -> Result<Conn, Failure> {
+        let connect_failure = |e: io::Error| Failure {
+            kind: kind::CONNECT,
+            detail: e.to_string(),
+        };
+        let mut last = None;
+        let mut tcp = None;
+        for addr in &self.config.addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let tcp = match tcp {
+            Some(t) => t,
+            None => {
+                return Err(connect_failure(last.unwrap_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "no address")
+                })))
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        match &self.config.tls {
+            None => Ok(Conn::Plain(tcp)),
+            Some((connector, name)) => connector
+                .connect(name.clone(), tcp)
+                .await
+                .map(|s| Conn::Tls(Box::new(s)))
+                .map_err(connect_failure),
+        }
+    }
+}
+
+fn put_header(out: &mut Vec<u8>, n: &HeaderName, v: &HeaderValue) {
+    out.extend_from_slice(n.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(v.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn io_failed(e: &io::Error, unsent: bool) -> Failed {
+    Failed {
+        failure: Failure {
+            kind: kind::IO,
+            detail: e.to_string(),
+        },
+        unsent,
+    }
+}
+
+fn protocol(detail: &str) -> Failed {
+    Failed {
+        failure: Failure {
+            kind: kind::IO,
+            detail: detail.to_string(),
+        },
+        unsent: false,
+    }
+}
+
+/// How a response body is delimited.
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    Eof,
+}
+
+/// One request/response on `conn`: returns the response and whether the connection may
+/// carry another request.
+async fn exchange_on(
+    conn: &mut Conn,
+    out: &[u8],
+    body: Option<&[u8]>,
+    head_request: bool,
+    sent: Instant,
+    ttfb: &mut Option<Duration>,
+    partial: &mut Option<Response>,
+) -> Result<(Response, bool), Failed> {
+    conn.write_all(out).await.map_err(|e| io_failed(&e, true))?;
+    if let Some(body) = body {
+        conn.write_all(body)
             .await
-            .map_err(|e| Failure {
-                kind: kind::CONNECT,
-                detail: innermost(e.as_ref()),
-            })?;
-        let (sender, conn) = http1::Builder::new()
-            .max_buf_size(READ_BUF_MAX)
-            .handshake(io)
-            .await
-            .map_err(|e| Failure {
-                kind: kind::CONNECT,
-                detail: innermost(&e),
-            })?;
-        // the replay's workers run users in a LocalSet (see the module invariants)
-        tokio::task::spawn_local(async move {
-            // ends when the server closes or every SendRequest is dropped; its error, if
-            // any, reaches the request that was in flight
-            let _ = conn.await;
-        });
-        Ok(sender)
+            .map_err(|e| io_failed(&e, false))?;
+    }
+
+    // the head (skipping 1xx interim responses)
+    let mut inb = Buf::take();
+    let buf = &mut inb.0;
+    let (status, headers, framing, mut keep, head_len) = loop {
+        if !buf.is_empty() {
+            match parse_head(buf, head_request)? {
+                Some(Head::Interim(len)) => {
+                    buf.drain(..len);
+                    continue;
+                }
+                Some(Head::Final {
+                    status,
+                    headers,
+                    framing,
+                    keep,
+                    len,
+                }) => break (status, headers, framing, keep, len),
+                None if buf.len() > HEAD_MAX => return Err(protocol("response head too large")),
+                None => {}
+            }
+        }
+        let n = conn.read(buf).await.map_err(|e| io_failed(&e, false))?;
+        if n == 0 {
+            return Err(protocol(if buf.is_empty() {
+                "connection closed before the response"
+            } else {
+                "connection closed in the response head"
+            }));
+        }
+    };
+    *ttfb = Some(sent.elapsed());
+
+    let mut response = Response {
+        status,
+        headers,
+        body: Bytes::new(),
+        chunks: Vec::new(),
+    };
+    let mut body = BytesMut::new();
+    let mut pos = head_len;
+    let result = read_body(
+        conn,
+        buf,
+        &mut pos,
+        framing,
+        &mut body,
+        &mut response.chunks,
+        sent,
+    )
+    .await;
+    response.body = body.freeze();
+    match result {
+        Ok(clean) => {
+            keep &= clean && pos == buf.len();
+            Ok((response, keep))
+        }
+        Err(f) => {
+            *partial = Some(response);
+            Err(f)
+        }
     }
 }
 
-/// The connector of one run, built once ahead of it (so no user pays for the TLS root
-/// store in its timed path) and cloned by every user: TCP_NODELAY, http and https with
-/// `tls` (see [`crate::tls`]), HTTP/1.1.
-pub fn connector(tls: rustls::ClientConfig) -> HttpsConnector<HttpConnector> {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http)
+enum Head {
+    /// A 1xx response of this many bytes, to skip.
+    Interim(usize),
+    Final {
+        status: u16,
+        headers: HeaderMap,
+        framing: Framing,
+        /// The connection may be reused (as far as the head tells).
+        keep: bool,
+        len: usize,
+    },
 }
 
-fn io_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
-    Failure {
-        kind: kind::IO,
-        detail: innermost(e),
+/// Parses a response head at the start of `buf`; `None` while it is incomplete.
+fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut big;
+    let mut res = httparse::Response::new(&mut slots);
+    let parsed = match res.parse(buf) {
+        Err(httparse::Error::TooManyHeaders) => {
+            big = vec![httparse::EMPTY_HEADER; 1024];
+            res = httparse::Response::new(&mut big);
+            res.parse(buf)
+        }
+        other => other,
+    };
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(protocol(&format!("malformed response head: {e}"))),
+    };
+    let status = res.code.unwrap_or(0);
+    if (100..200).contains(&status) && status != 101 {
+        return Ok(Some(Head::Interim(len)));
+    }
+    let mut headers = HeaderMap::with_capacity(res.headers.len());
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    let mut close = res.version == Some(0);
+    for h in res.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let v = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| protocol("malformed content-length"))?;
+            if length.is_some_and(|l| l != v) {
+                return Err(protocol("conflicting content-length headers"));
+            }
+            length = Some(v);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            chunked = h
+                .value
+                .rsplit(|&b| b == b',')
+                .next()
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && res.version == Some(0) {
+                    close = false;
+                }
+            }
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_bytes(h.value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    let framing = if head_request || status == 204 || status == 304 || status == 101 {
+        Framing::None
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(l) = length {
+        Framing::Length(l)
+    } else {
+        Framing::Eof
+    };
+    let keep = !close && !matches!(framing, Framing::Eof) && status != 101;
+    Ok(Some(Head::Final {
+        status,
+        headers,
+        framing,
+        keep,
+        len,
+    }))
+}
+
+/// Reads the body from `buf[*pos..]` and then `conn` into `body`, noting each arrival.
+/// Returns whether the body ended cleanly on its framing (so the connection is reusable).
+async fn read_body(
+    conn: &mut Conn,
+    buf: &mut Vec<u8>,
+    pos: &mut usize,
+    framing: Framing,
+    body: &mut BytesMut,
+    chunks: &mut Vec<(Duration, usize)>,
+    sent: Instant,
+) -> Result<bool, Failed> {
+    let broke = |e: io::Error| io_failed(&e, false);
+    match framing {
+        Framing::None => Ok(true),
+        Framing::Length(total) => {
+            let total = usize::try_from(total).map_err(|_| protocol("body too large"))?;
+            body.reserve(total.min(16 * 1024 * 1024));
+            let take = (buf.len() - *pos).min(total);
+            if take > 0 {
+                body.extend_from_slice(&buf[*pos..*pos + take]);
+                *pos += take;
+                chunks.push((sent.elapsed(), take));
+            }
+            while body.len() < total {
+                buf.clear();
+                *pos = 0;
+                let n = conn.read(buf).await.map_err(broke)?;
+                if n == 0 {
+                    return Err(protocol("connection closed before the end of the body"));
+                }
+                let take = n.min(total - body.len());
+                body.extend_from_slice(&buf[..take]);
+                *pos = take;
+                chunks.push((sent.elapsed(), take));
+            }
+            Ok(true)
+        }
+        Framing::Eof => {
+            let rest = buf.len() - *pos;
+            if rest > 0 {
+                body.extend_from_slice(&buf[*pos..]);
+                chunks.push((sent.elapsed(), rest));
+            }
+            loop {
+                buf.clear();
+                *pos = 0;
+                let n = conn.read(buf).await.map_err(broke)?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                body.extend_from_slice(&buf[..n]);
+                chunks.push((sent.elapsed(), n));
+            }
+        }
+        Framing::Chunked => {
+            let mut dec = Chunked::Size;
+            loop {
+                let before = body.len();
+                let done = dec.decode(buf, pos, body)?;
+                if body.len() > before {
+                    chunks.push((sent.elapsed(), body.len() - before));
+                }
+                if done {
+                    return Ok(true);
+                }
+                // keep what is not decoded yet (a partial size line), read more behind it
+                buf.drain(..*pos);
+                *pos = 0;
+                let n = conn.read(buf).await.map_err(broke)?;
+                if n == 0 {
+                    return Err(protocol("connection closed before the last chunk"));
+                }
+            }
+        }
     }
 }
 
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut src = e;
-    while let Some(next) = src.source() {
-        src = next;
+/// Where a chunked body's decoder is.
+enum Chunked {
+    Size,
+    /// This many data bytes of the current chunk are still to come.
+    Data(u64),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    /// Trailer lines after the last chunk, up to an empty line.
+    Trailers,
+}
+
+impl Chunked {
+    /// Decodes what `buf[*pos..]` holds; true once the body is complete.
+    fn decode(&mut self, buf: &[u8], pos: &mut usize, body: &mut BytesMut) -> Result<bool, Failed> {
+        loop {
+            let rest = &buf[*pos..];
+            match *self {
+                Chunked::Size => match httparse::parse_chunk_size(rest) {
+                    Ok(httparse::Status::Complete((used, 0))) => {
+                        *pos += used;
+                        *self = Chunked::Trailers;
+                    }
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        *pos += used;
+                        *self = Chunked::Data(size);
+                    }
+                    Ok(httparse::Status::Partial) => return Ok(false),
+                    Err(_) => return Err(protocol("malformed chunk size")),
+                },
+                Chunked::Data(left) => {
+                    if rest.is_empty() {
+                        return Ok(false);
+                    }
+                    let take = (rest.len() as u64).min(left) as usize;
+                    body.extend_from_slice(&rest[..take]);
+                    *pos += take;
+                    *self = if take as u64 == left {
+                        Chunked::DataEnd
+                    } else {
+                        Chunked::Data(left - take as u64)
+                    };
+                }
+                Chunked::DataEnd => {
+                    if rest.len() < 2 {
+                        return Ok(false);
+                    }
+                    if &rest[..2] != b"\r\n" {
+                        return Err(protocol("chunk data not followed by CRLF"));
+                    }
+                    *pos += 2;
+                    *self = Chunked::Size;
+                }
+                Chunked::Trailers => {
+                    let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+                        return Ok(false);
+                    };
+                    *pos += eol + 2;
+                    if eol == 0 {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
     }
-    src.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(parts: &[&[u8]]) -> Result<(Vec<u8>, bool), ()> {
+        let mut dec = Chunked::Size;
+        let mut buf = Vec::new();
+        let mut pos = 0;
+        let mut body = BytesMut::new();
+        for p in parts {
+            buf.drain(..pos);
+            pos = 0;
+            buf.extend_from_slice(p);
+            if dec.decode(&buf, &mut pos, &mut body).map_err(|_| ())? {
+                return Ok((body.to_vec(), pos == buf.len()));
+            }
+        }
+        Ok((body.to_vec(), false))
+    }
+
+    #[test]
+    fn chunked_bodies_decode_across_any_split() {
+        let wire = b"5\r\nhello\r\n1;ext=1\r\n \r\nb\r\nhello world\r\n0\r\nx-trailer: 1\r\n\r\n";
+        for cut in 0..wire.len() {
+            for cut2 in cut..wire.len() {
+                let (body, whole) =
+                    decode_all(&[&wire[..cut], &wire[cut..cut2], &wire[cut2..]]).unwrap();
+                assert_eq!(body, b"hello hello world", "cuts {cut} {cut2}");
+                assert!(whole, "cuts {cut} {cut2}");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_chunks_are_errors() {
+        assert!(decode_all(&[b"zz\r\n"]).is_err());
+        assert!(decode_all(&[b"2\r\nabX\r\n"]).is_err());
+    }
+
+    #[test]
+    fn head_framing_follows_rfc_9112() {
+        let head = |s: &str, head_req| match parse_head(s.as_bytes(), head_req) {
+            Ok(Some(Head::Final {
+                framing,
+                keep,
+                status,
+                ..
+            })) => (
+                status,
+                match framing {
+                    Framing::None => "none".to_string(),
+                    Framing::Length(l) => format!("len {l}"),
+                    Framing::Chunked => "chunked".to_string(),
+                    Framing::Eof => "eof".to_string(),
+                },
+                keep,
+            ),
+            Ok(Some(Head::Interim(_))) => (100, "interim".to_string(), false),
+            Ok(None) => (0, "partial".to_string(), false),
+            Err(_) => (0, "error".to_string(), false),
+        };
+        let r = |s: u16, f: &str, k| (s, f.to_string(), k);
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n", false),
+            r(200, "len 3", true)
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n", true),
+            r(200, "none", true)
+        );
+        assert_eq!(
+            head("HTTP/1.1 204 No Content\r\n\r\n", false),
+            r(204, "none", true)
+        );
+        assert_eq!(
+            head(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 9\r\n\r\n",
+                false
+            ),
+            r(200, "chunked", true)
+        );
+        assert_eq!(head("HTTP/1.1 200 OK\r\n\r\n", false), r(200, "eof", false));
+        assert_eq!(
+            head(
+                "HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 0\r\n\r\n",
+                false
+            ),
+            r(200, "len 0", false)
+        );
+        assert_eq!(
+            head("HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n", false),
+            r(200, "len 0", false)
+        );
+        assert_eq!(
+            head(
+                "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n",
+                false
+            ),
+            r(200, "len 0", true)
+        );
+        assert_eq!(
+            head("HTTP/1.1 100 Continue\r\n\r\n", false),
+            r(100, "interim", false)
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\ncontent-le", false),
+            r(0, "partial", false)
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", false),
+            r(0, "error", false)
+        );
+        assert_eq!(
+            head(
+                "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+                false
+            ),
+            r(0, "error", false)
+        );
+        assert_eq!(head("garbage\r\n\r\n", false), r(0, "error", false));
+    }
 }

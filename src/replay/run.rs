@@ -99,12 +99,14 @@ pub fn run<M: Measure>(
     };
     let jobs = jobs(&plan, config, workers);
     let order = Arc::new(session_order(plan.sessions.len(), config.seed));
-    let client_config = Arc::new(ClientConfig {
-        base: config.target.clone(),
-        timeout: config.timeout,
-        headers: config.headers.clone(),
-        connector: super::client::connector(tls),
-    });
+    let client_config = Arc::new(
+        ClientConfig::new(&config.target, config.timeout, &config.headers, tls).map_err(|e| {
+            Error::BadTarget {
+                target: config.target.clone(),
+                reason: e.to_string(),
+            }
+        })?,
+    );
     let stop = cancel.child_token();
     let started_at = Utc::now();
     let start = std::time::Instant::now();

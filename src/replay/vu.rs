@@ -27,6 +27,7 @@ use super::{rewrite, Speed, Timing};
 use crate::metrics::summary::kind;
 use crate::metrics::{Failure, Recorder, Sample};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use std::cell::RefCell;
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
@@ -113,20 +114,35 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
             (Timing::Think, Some(dep_done)) => dep_done + w.speed.scale(step.gap),
             _ => start + w.speed.scale(step.offset),
         };
-        let sleep = sleep_until(due);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                biased;
-                _ = w.stop.cancelled() => {
-                    run.aborted = Some("stopped");
-                    break 'steps;
-                }
-                Some(r) = inflight.next(), if !inflight.is_empty() => run.complete(r),
-                _ = &mut sleep => break,
+        // a deadline already passed is not handed to the timer: tokio's wheel rounds it
+        // up to its next millisecond tick, which would hold a zero-think step up to 1 ms
+        if due <= Instant::now() {
+            if w.stop.is_cancelled() {
+                run.aborted = Some("stopped");
+                break 'steps;
+            }
+            while let Some(r) = inflight.next().now_or_never().flatten() {
+                run.complete(r);
             }
             if run.aborted.is_some() {
                 break 'steps;
+            }
+        } else {
+            let sleep = sleep_until(due);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = w.stop.cancelled() => {
+                        run.aborted = Some("stopped");
+                        break 'steps;
+                    }
+                    Some(r) = inflight.next(), if !inflight.is_empty() => run.complete(r),
+                    _ = &mut sleep => break,
+                }
+                if run.aborted.is_some() {
+                    break 'steps;
+                }
             }
         }
         match rewrite::request(step, &session.vars, &run.live) {
