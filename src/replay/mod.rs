@@ -32,6 +32,7 @@ pub mod limits;
 pub mod plan;
 pub mod rewrite;
 mod run;
+pub mod timer;
 mod vu;
 
 pub use hook::{Measure, NoMeasure, WorkerMeasure};

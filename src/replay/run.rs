@@ -139,6 +139,7 @@ pub fn run<M: Measure>(
                         timing,
                         speed,
                         stop,
+                        timer: super::timer::Timer::new(),
                     });
                     let finished = CancellationToken::new();
                     let ticker = {
@@ -361,7 +362,7 @@ async fn play<W: WorkerMeasure>(
     // the client is built before the start so its set-up never shows as lag
     let client = Client::new(cc);
     tokio::select! {
-        _ = sleep_until(start + at) => {}
+        _ = w.timer.sleep_until(start + at) => {}
         _ = w.stop.cancelled() => return,
     }
     w.rec.borrow_mut().user_started();

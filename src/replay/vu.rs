@@ -23,6 +23,7 @@
 use super::client::{Client, Exchanged};
 use super::hook::{Live, SessionEnd, SessionInfo, WorkerMeasure};
 use super::plan::{Plan, Session, VarSource};
+use super::timer::Timer;
 use super::{rewrite, Speed, Timing};
 use crate::metrics::summary::kind;
 use crate::metrics::{Failure, Recorder, Sample};
@@ -30,7 +31,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use std::cell::RefCell;
 use std::time::Duration;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// What every user of a worker shares (all on the worker's thread).
@@ -41,6 +42,8 @@ pub(crate) struct Worker<W> {
     pub stop: CancellationToken,
     pub rec: RefCell<Recorder>,
     pub measure: RefCell<W>,
+    /// Deadlines to the microsecond (tokio's timer has millisecond ticks).
+    pub timer: Timer,
 }
 
 struct Run<'a, W> {
@@ -128,7 +131,7 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
                 break 'steps;
             }
         } else {
-            let sleep = sleep_until(due);
+            let sleep = w.timer.sleep_until(due);
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
