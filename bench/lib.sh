@@ -18,7 +18,7 @@ ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 TOOLS="$BENCH_DIR/.tools"
 OUT_DIR="$ROOT/reports/bench"
 PY="${PYTHON:-python3}"
-REPRISE="$ROOT/target/release/reprise"
+REPRISE="${REPRISE:-$ROOT/target/release/reprise}"
 
 BENCH_PIDS=()
 
