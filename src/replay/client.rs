@@ -627,6 +627,9 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
         return Ok(Some(Head::Interim(len)));
     }
     let mut headers = HeaderMap::with_capacity(res.headers.len());
+    // one copy of the head; each header value is a slice of it (no allocation per header)
+    let shared = Bytes::copy_from_slice(&buf[..len]);
+    let base = buf.as_ptr() as usize;
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut close = res.version == Some(0);
@@ -659,7 +662,13 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
         }
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(h.value),
+            HeaderValue::from_maybe_shared({
+                let at = (h.value.as_ptr() as usize).wrapping_sub(base);
+                match at.checked_add(h.value.len()) {
+                    Some(end) if end <= len => shared.slice(at..end),
+                    _ => Bytes::copy_from_slice(h.value),
+                }
+            }),
         ) {
             headers.append(n, v);
         }
