@@ -208,7 +208,11 @@ impl Conn {
     }
 
     /// False when the server has closed this idle connection (or sent something unasked).
-    /// Costs no system call while the socket has not turned readable.
+    ///
+    /// Asks the kernel (one `recv(MSG_PEEK)`), not tokio's readiness: a close that arrived
+    /// after the last read is known to the runtime only once it polls its I/O driver,
+    /// which a busy worker does only every so many tasks, so the readiness can still say
+    /// "not readable" about a socket the server has closed.
     fn is_usable(&self) -> bool {
         let tcp = match self {
             Conn::Plain(s) => s,
@@ -216,11 +220,10 @@ impl Conn {
             // tells the connection is gone
             Conn::Tls(s) => s.get_ref().0,
         };
-        let tls = matches!(self, Conn::Tls(_));
-        match tcp.try_io(tokio::io::Interest::READABLE, || peek(tcp)) {
+        match peek(tcp) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
             Ok(0) | Err(_) => false,
-            Ok(_) => tls,
+            Ok(_) => matches!(self, Conn::Tls(_)),
         }
     }
 }
