@@ -621,6 +621,10 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
         other => other,
     };
     let len = match parsed {
+        // a head that came whole in one large read is held to the same limit
+        Ok(httparse::Status::Complete(len)) if len > HEAD_MAX => {
+            return Err(protocol("response head too large"))
+        }
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(protocol(&format!("malformed response head: {e}"))),
