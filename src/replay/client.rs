@@ -68,7 +68,8 @@ pub struct ClientConfig {
     /// Names of the run's `--header`s (lower case): recorded headers of these names are
     /// replaced by them.
     overrides: Vec<HeaderName>,
-    /// `host: …\r\n` followed by the run's `--header`s, ready to write.
+    /// `host: <authority>\r\n` (unless a `--header` names `host`) followed by the run's
+    /// `--header`s, ready to write.
     fixed: Vec<u8>,
     addrs: Vec<SocketAddr>,
     /// `Some` for `https://` targets.
@@ -164,9 +165,12 @@ impl ClientConfig {
             None
         };
         let mut fixed = Vec::new();
-        fixed.extend_from_slice(b"host: ");
-        fixed.extend_from_slice(authority.as_str().as_bytes());
-        fixed.extend_from_slice(b"\r\n");
+        // a `--header host: …` (a virtual host behind an address) replaces the authority
+        if !headers.iter().any(|(n, _)| n == http::header::HOST) {
+            fixed.extend_from_slice(b"host: ");
+            fixed.extend_from_slice(authority.as_str().as_bytes());
+            fixed.extend_from_slice(b"\r\n");
+        }
         for (n, v) in headers {
             put_header(&mut fixed, n, v);
         }
