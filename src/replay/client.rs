@@ -31,6 +31,8 @@
 //!   small ones, so memory per idle user stays flat however large a response was.
 //! - Responses are framed per RFC 9112 §6.3: no body for `HEAD`, 1xx, 204 and 304;
 //!   `Transfer-Encoding: chunked` (trailers skipped); `Content-Length`; otherwise to EOF.
+//!   What is buffered before it can be decoded is bounded: a head, a chunk-size line or a
+//!   trailer line longer than 64 KiB is an `io` failure.
 
 use crate::metrics::summary::kind;
 use crate::metrics::Failure;
@@ -759,9 +761,13 @@ async fn read_body(
                 if done {
                     return Ok(true);
                 }
-                // keep what is not decoded yet (a partial size line), read more behind it
+                // keep what is not decoded yet (a partial size or trailer line), read more
+                // behind it — up to a limit, or a line that never ends grows without bound
                 buf.drain(..*pos);
                 *pos = 0;
+                if buf.len() > HEAD_MAX {
+                    return Err(protocol("chunk size or trailer line too long"));
+                }
                 let n = conn.read(buf).await.map_err(broke)?;
                 if n == 0 {
                     return Err(protocol("connection closed before the last chunk"));
