@@ -373,7 +373,10 @@ impl Client {
         }
         let mut retried = false;
         loop {
-            let (mut conn, fresh) = match self.take_idle() {
+            // the retry goes on a new connection, not on another idle one the server may
+            // have closed as well
+            let idle = if retried { None } else { self.take_idle() };
+            let (mut conn, fresh) = match idle {
                 Some(c) => (c, false),
                 None => (self.connect().await?, true),
             };
