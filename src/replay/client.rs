@@ -645,6 +645,7 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
     let mut headers = HeaderMap::with_capacity(res.headers.len());
     let mut length: Option<u64> = None;
     let mut chunked = false;
+    let mut encoded = false;
     let mut close = res.version == Some(0);
     for h in res.headers.iter() {
         let name = h.name.as_bytes();
@@ -658,6 +659,7 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
             }
             length = Some(v);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            encoded = true;
             chunked = h
                 .value
                 .rsplit(|&b| b == b',')
@@ -684,6 +686,10 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
         Framing::None
     } else if chunked {
         Framing::Chunked
+    } else if encoded {
+        // a transfer coding that does not end in chunked: to the close, whatever
+        // Content-Length says (RFC 9112 §6.3, 3 and 4)
+        Framing::Eof
     } else if let Some(l) = length {
         Framing::Length(l)
     } else {
@@ -928,6 +934,13 @@ mod tests {
             r(200, "chunked", true)
         );
         assert_eq!(head("HTTP/1.1 200 OK\r\n\r\n", false), r(200, "eof", false));
+        assert_eq!(
+            head(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 9\r\n\r\n",
+                false
+            ),
+            r(200, "eof", false)
+        );
         assert_eq!(
             head(
                 "HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 0\r\n\r\n",
