@@ -829,6 +829,17 @@ async fn a_stalled_server_times_out_within_the_timeout() {
         let took = ex.done - ex.sent;
         assert!(took >= timeout, "{path}: {took:?}");
         assert!(took < timeout + Duration::from_secs(2), "{path}: {took:?}");
+        if path == "/head" {
+            assert!(ex.response.is_none());
+            assert!(ex.ttfb.is_none());
+        } else {
+            // what came before the stall is kept
+            let r = ex.response.as_ref().expect("the partial response");
+            assert_eq!(r.status, 200);
+            assert_eq!(&r.body[..], b"abc");
+            assert_eq!(r.chunks.len(), 1);
+            assert!(ex.ttfb.is_some());
+        }
     }
     // a timed-out connection is not reused
     assert_eq!(server.conns(), 2);

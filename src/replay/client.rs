@@ -27,6 +27,8 @@
 //! - The body is read to its end (or to the timeout) before `send` returns; only then does
 //!   the connection go back to the user's idle list, and only if the response allows it
 //!   (HTTP/1.1 without `Connection: close`, a known body length, no stray bytes after it).
+//!   A response whose head came is returned even when its body broke off or timed out,
+//!   with what had come of it.
 //! - Buffers are returned to the pool at the end of the exchange, and the pool keeps only
 //!   small ones, so memory per idle user stays flat however large a response was.
 //! - Responses are framed per RFC 9112 §6.3: no body for `HEAD`, 1xx, 204 and 304;
@@ -107,8 +109,8 @@ pub struct Exchanged {
     pub done: Instant,
     /// Send → response head.
     pub ttfb: Option<Duration>,
-    /// The response, when one came (a 500 is a response). Its body may be partial when
-    /// `failure` says the body broke off.
+    /// The response, when its head came (a 500 is a response). Its body (and `chunks`) may
+    /// be partial when `failure` says the body broke off or timed out.
     pub response: Option<Response>,
     /// Transport failure (connect, timeout, io); status failures are the caller's call.
     pub failure: Option<Failure>,
@@ -319,42 +321,30 @@ impl Client {
         body: Bytes,
     ) -> Exchanged {
         let sent = Instant::now();
-        let mut ttfb = None;
-        let mut partial = None;
+        // outside the timed future, so a timeout keeps what had come
+        let mut got = Received::default();
         let outcome = tokio::time::timeout(
             self.config.timeout,
-            self.exchange(
-                &method,
-                path_and_query,
-                &headers,
-                &body,
-                sent,
-                &mut ttfb,
-                &mut partial,
-            ),
+            self.exchange(&method, path_and_query, &headers, &body, sent, &mut got),
         )
         .await;
-        let (response, failure) = match outcome {
-            Ok(Ok(response)) => (Some(response), None),
-            Ok(Err(failure)) => (partial.take(), Some(failure)),
-            Err(_) => (
-                partial.take(),
-                Some(Failure {
-                    kind: kind::TIMEOUT,
-                    detail: "timed out".to_string(),
-                }),
-            ),
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(failure)) => Some(failure),
+            Err(_) => Some(Failure {
+                kind: kind::TIMEOUT,
+                detail: "timed out".to_string(),
+            }),
         };
         Exchanged {
             sent,
             done: Instant::now(),
-            ttfb,
-            response,
+            ttfb: got.ttfb,
+            response: got.into_response(),
             failure,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn exchange(
         &self,
         method: &Method,
@@ -362,9 +352,8 @@ impl Client {
         headers: &[(HeaderName, HeaderValue)],
         body: &Bytes,
         sent: Instant,
-        ttfb: &mut Option<Duration>,
-        partial: &mut Option<Response>,
-    ) -> Result<Response, Failure> {
+        got: &mut Received,
+    ) -> Result<(), Failure> {
         let mut out = Buf::take();
         self.head(&mut out.0, method, path_and_query, headers, body.len());
         let inline = body.len() <= INLINE_BODY_MAX;
@@ -386,16 +375,15 @@ impl Client {
                 (!inline).then_some(&body[..]),
                 method == Method::HEAD,
                 sent,
-                ttfb,
-                partial,
+                got,
             )
             .await;
             match r {
-                Ok((response, reusable)) => {
+                Ok(reusable) => {
                     if reusable {
                         self.put_idle(conn);
                     }
-                    return Ok(response);
+                    return Ok(());
                 }
                 Err(f) if f.unsent && !fresh && !retried => retried = true,
                 Err(f) => return Err(f.failure),
@@ -522,7 +510,31 @@ enum Framing {
     Eof,
 }
 
-/// One request/response on `conn`: returns the response and whether the connection may
+/// What has come of a response so far. Owned by [`Client::send`], outside the timed
+/// exchange, so a response whose body broke off or timed out is still returned.
+#[derive(Default)]
+struct Received {
+    ttfb: Option<Duration>,
+    /// Status and headers of the final response head, once parsed.
+    head: Option<(u16, HeaderMap)>,
+    body: BytesMut,
+    chunks: Vec<(Duration, usize)>,
+}
+
+impl Received {
+    /// The response, when its head came.
+    fn into_response(self) -> Option<Response> {
+        let (status, headers) = self.head?;
+        Some(Response {
+            status,
+            headers,
+            body: self.body.freeze(),
+            chunks: self.chunks,
+        })
+    }
+}
+
+/// One request/response on `conn`, read into `got`: returns whether the connection may
 /// carry another request.
 async fn exchange_on(
     conn: &mut Conn,
@@ -530,9 +542,8 @@ async fn exchange_on(
     body: Option<&[u8]>,
     head_request: bool,
     sent: Instant,
-    ttfb: &mut Option<Duration>,
-    partial: &mut Option<Response>,
-) -> Result<(Response, bool), Failed> {
+    got: &mut Received,
+) -> Result<bool, Failed> {
     conn.write_all(out).await.map_err(|e| io_failed(&e, true))?;
     if let Some(body) = body {
         conn.write_all(body)
@@ -570,37 +581,22 @@ async fn exchange_on(
             }));
         }
     };
-    *ttfb = Some(sent.elapsed());
+    got.ttfb = Some(sent.elapsed());
+    got.head = Some((status, headers));
 
-    let mut response = Response {
-        status,
-        headers,
-        body: Bytes::new(),
-        chunks: Vec::new(),
-    };
-    let mut body = BytesMut::new();
     let mut pos = head_len;
-    let result = read_body(
+    let clean = read_body(
         conn,
         buf,
         &mut pos,
         framing,
-        &mut body,
-        &mut response.chunks,
+        &mut got.body,
+        &mut got.chunks,
         sent,
     )
-    .await;
-    response.body = body.freeze();
-    match result {
-        Ok(clean) => {
-            keep &= clean && pos == buf.len();
-            Ok((response, keep))
-        }
-        Err(f) => {
-            *partial = Some(response);
-            Err(f)
-        }
-    }
+    .await?;
+    keep &= clean && pos == buf.len();
+    Ok(keep)
 }
 
 enum Head {
