@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
+use tokio_rustls::rustls;
 
 /// One step of a server's reply to a request.
 #[derive(Clone)]
@@ -142,7 +143,10 @@ async fn serve(mut s: TcpStream, conn: usize, script: Arc<Script>, log: Arc<Mute
 
 /// Reads one request (head, then as many body bytes as its `content-length` says) from
 /// `s`, keeping what follows in `buf`; `None` once the client closed.
-async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+async fn read_request(
+    s: &mut (impl tokio::io::AsyncRead + Unpin),
+    buf: &mut Vec<u8>,
+) -> Option<Vec<u8>> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head_len = end + 4;
@@ -384,6 +388,100 @@ async fn a_close_the_clients_runtime_has_not_polled_for_yet_is_still_seen() {
     assert_eq!(got.len(), 2);
     assert!(got[0].starts_with("GET /a "), "{got:?}");
     assert!(got[1].starts_with("GET /b "), "{got:?}");
+}
+
+#[tokio::test]
+async fn an_idle_tls_connection_closed_with_close_notify_is_replaced() {
+    // A TLS server closing an idle connection sends close_notify before its FIN: the
+    // socket then has bytes to read *and* is closed. Bytes alone may be session tickets
+    // (no reason to drop the connection); with the close behind them it is gone.
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let ca_pem = dir.path().join("ca.pem");
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let l = log.clone();
+    tokio::spawn(async move {
+        for conn in 0..2 {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            // (without it, Nagle holds the response until the close_notify goes too)
+            tcp.set_nodelay(true).unwrap();
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            l.lock().unwrap().conns += 1;
+            let mut buf = Vec::new();
+            while let Some(req) = read_request(&mut tls, &mut buf).await {
+                l.lock().unwrap().requests.push((conn, req));
+                let body = format!("c{conn}");
+                let res = format!("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{body}");
+                tls.write_all(res.as_bytes()).await.unwrap();
+                tls.flush().await.unwrap();
+                if conn == 0 {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    // close_notify, then FIN
+                    let _ = tls.shutdown().await;
+                    drop(tls);
+                    l.lock().unwrap().closed += 1;
+                    break;
+                }
+            }
+        }
+    });
+    let tls = reprise::tls::client_config(Some(&ca_pem)).unwrap();
+    let config = ClientConfig::new(
+        &format!("https://localhost:{port}"),
+        Duration::from_secs(5),
+        &[],
+        tls,
+    )
+    .unwrap();
+    let c = Client::new(Arc::new(config)).unwrap();
+    assert_eq!(&ok(&get(&c, "/a").await).body[..], b"c0");
+    let start = Instant::now();
+    while log.lock().unwrap().closed < 1 && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ex = get(&c, "/b").await;
+    assert_eq!(&ok(&ex).body[..], b"c1");
+    let log = log.lock().unwrap();
+    assert_eq!(log.conns, 2);
+    let got: Vec<(usize, String)> = log
+        .requests
+        .iter()
+        .map(|(c, r)| (*c, text(r).lines().next().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, "GET /a HTTP/1.1".to_string()),
+            (1, "GET /b HTTP/1.1".to_string())
+        ]
+    );
 }
 
 #[tokio::test]

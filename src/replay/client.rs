@@ -217,44 +217,65 @@ impl Conn {
 
     /// False when the server has closed this idle connection (or sent something unasked).
     ///
-    /// Asks the kernel (one `recv(MSG_PEEK)`), not tokio's readiness: a close that arrived
-    /// after the last read is known to the runtime only once it polls its I/O driver,
-    /// which a busy worker does only every so many tasks, so the readiness can still say
-    /// "not readable" about a socket the server has closed.
+    /// Asks the kernel (one `poll` with a zero timeout), not tokio's readiness: a close
+    /// that arrived after the last read is known to the runtime only once it polls its I/O
+    /// driver, which a busy worker does only every so many tasks, so the readiness can
+    /// still say "not readable" about a socket the server has closed.
     fn is_usable(&self) -> bool {
-        let tcp = match self {
-            Conn::Plain(s) => s,
-            // TLS may carry session tickets after the handshake: only EOF or an error
-            // tells the connection is gone
-            Conn::Tls(s) => s.get_ref().0,
+        let (tcp, tls) = match self {
+            Conn::Plain(s) => (s, false),
+            Conn::Tls(s) => (s.get_ref().0, true),
         };
-        match peek(tcp) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
-            Ok(0) | Err(_) => false,
-            Ok(_) => matches!(self, Conn::Tls(_)),
+        match poll_idle(tcp) {
+            Ok(Idle::Quiet) => true,
+            // TLS may carry session tickets after the handshake: bytes alone are no reason
+            // to drop the connection (a close_notify comes with the close behind it)
+            Ok(Idle::Bytes) => tls,
+            Ok(Idle::Closed) | Err(_) => false,
         }
     }
 }
 
-/// `recv(MSG_PEEK | MSG_DONTWAIT)` of one byte: `Ok(0)` at EOF, `WouldBlock` when idle.
-fn peek(tcp: &TcpStream) -> io::Result<usize> {
+/// What an idle socket holds, asked of the kernel without waiting.
+enum Idle {
+    Quiet,
+    /// Bytes to read, the peer's side still open.
+    Bytes,
+    /// The peer closed its side (with or without bytes before the close), or reset.
+    Closed,
+}
+
+/// Linux tells a peer's FIN apart from bytes to read (`POLLRDHUP`), so a TLS close_notify
+/// followed by the close is seen as a close; elsewhere such a connection looks readable.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const POLL_RDHUP: libc::c_short = libc::POLLRDHUP;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const POLL_RDHUP: libc::c_short = 0;
+
+fn poll_idle(tcp: &TcpStream) -> io::Result<Idle> {
     use std::os::fd::AsRawFd;
-    let mut b = 0u8;
-    // SAFETY: `b` is a valid one-byte buffer for the call's duration; the fd is open
-    // (borrowed from the live stream).
-    let n = unsafe {
-        libc::recv(
-            tcp.as_raw_fd(),
-            (&mut b as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
+    let mut p = libc::pollfd {
+        fd: tcp.as_raw_fd(),
+        events: libc::POLLIN | POLL_RDHUP,
+        revents: 0,
     };
+    // SAFETY: `p` is one valid pollfd for the call's duration; the fd is open (borrowed
+    // from the live stream); a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
     if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
+        return Err(io::Error::last_os_error());
     }
+    Ok(
+        if p.revents & (POLL_RDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            Idle::Closed
+        } else if p.revents & libc::POLLIN != 0 {
+            // without POLLRDHUP (not Linux) an EOF reads as POLLIN: for a plain connection
+            // that is unusable all the same
+            Idle::Bytes
+        } else {
+            Idle::Quiet
+        },
+    )
 }
 
 thread_local! {
