@@ -27,10 +27,14 @@
 //! - The body is read to its end (or to the timeout) before `send` returns; only then does
 //!   the connection go back to the user's idle list, and only if the response allows it
 //!   (HTTP/1.1 without `Connection: close`, a known body length, no stray bytes after it).
+//!   A response whose head came is returned even when its body broke off or timed out,
+//!   with what had come of it.
 //! - Buffers are returned to the pool at the end of the exchange, and the pool keeps only
 //!   small ones, so memory per idle user stays flat however large a response was.
 //! - Responses are framed per RFC 9112 §6.3: no body for `HEAD`, 1xx, 204 and 304;
 //!   `Transfer-Encoding: chunked` (trailers skipped); `Content-Length`; otherwise to EOF.
+//!   What is buffered before it can be decoded is bounded: a head, a chunk-size line or a
+//!   trailer line longer than 64 KiB is an `io` failure.
 
 use crate::metrics::summary::kind;
 use crate::metrics::Failure;
@@ -68,7 +72,8 @@ pub struct ClientConfig {
     /// Names of the run's `--header`s (lower case): recorded headers of these names are
     /// replaced by them.
     overrides: Vec<HeaderName>,
-    /// `host: …\r\n` followed by the run's `--header`s, ready to write.
+    /// `host: <authority>\r\n` (unless a `--header` names `host`) followed by the run's
+    /// `--header`s, ready to write.
     fixed: Vec<u8>,
     addrs: Vec<SocketAddr>,
     /// `Some` for `https://` targets.
@@ -104,8 +109,8 @@ pub struct Exchanged {
     pub done: Instant,
     /// Send → response head.
     pub ttfb: Option<Duration>,
-    /// The response, when one came (a 500 is a response). Its body may be partial when
-    /// `failure` says the body broke off.
+    /// The response, when its head came (a 500 is a response). Its body (and `chunks`) may
+    /// be partial when `failure` says the body broke off or timed out.
     pub response: Option<Response>,
     /// Transport failure (connect, timeout, io); status failures are the caller's call.
     pub failure: Option<Failure>,
@@ -164,9 +169,12 @@ impl ClientConfig {
             None
         };
         let mut fixed = Vec::new();
-        fixed.extend_from_slice(b"host: ");
-        fixed.extend_from_slice(authority.as_str().as_bytes());
-        fixed.extend_from_slice(b"\r\n");
+        // a `--header host: …` (a virtual host behind an address) replaces the authority
+        if !headers.iter().any(|(n, _)| n == http::header::HOST) {
+            fixed.extend_from_slice(b"host: ");
+            fixed.extend_from_slice(authority.as_str().as_bytes());
+            fixed.extend_from_slice(b"\r\n");
+        }
         for (n, v) in headers {
             put_header(&mut fixed, n, v);
         }
@@ -208,42 +216,66 @@ impl Conn {
     }
 
     /// False when the server has closed this idle connection (or sent something unasked).
-    /// Costs no system call while the socket has not turned readable.
+    ///
+    /// Asks the kernel (one `poll` with a zero timeout), not tokio's readiness: a close
+    /// that arrived after the last read is known to the runtime only once it polls its I/O
+    /// driver, which a busy worker does only every so many tasks, so the readiness can
+    /// still say "not readable" about a socket the server has closed.
     fn is_usable(&self) -> bool {
-        let tcp = match self {
-            Conn::Plain(s) => s,
-            // TLS may carry session tickets after the handshake: only EOF or an error
-            // tells the connection is gone
-            Conn::Tls(s) => s.get_ref().0,
+        let (tcp, tls) = match self {
+            Conn::Plain(s) => (s, false),
+            Conn::Tls(s) => (s.get_ref().0, true),
         };
-        let tls = matches!(self, Conn::Tls(_));
-        match tcp.try_io(tokio::io::Interest::READABLE, || peek(tcp)) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
-            Ok(0) | Err(_) => false,
-            Ok(_) => tls,
+        match poll_idle(tcp) {
+            Ok(Idle::Quiet) => true,
+            // TLS may carry session tickets after the handshake: bytes alone are no reason
+            // to drop the connection (a close_notify comes with the close behind it)
+            Ok(Idle::Bytes) => tls,
+            Ok(Idle::Closed) | Err(_) => false,
         }
     }
 }
 
-/// `recv(MSG_PEEK | MSG_DONTWAIT)` of one byte: `Ok(0)` at EOF, `WouldBlock` when idle.
-fn peek(tcp: &TcpStream) -> io::Result<usize> {
+/// What an idle socket holds, asked of the kernel without waiting.
+enum Idle {
+    Quiet,
+    /// Bytes to read, the peer's side still open.
+    Bytes,
+    /// The peer closed its side (with or without bytes before the close), or reset.
+    Closed,
+}
+
+/// Linux tells a peer's FIN apart from bytes to read (`POLLRDHUP`), so a TLS close_notify
+/// followed by the close is seen as a close; elsewhere such a connection looks readable.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const POLL_RDHUP: libc::c_short = libc::POLLRDHUP;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const POLL_RDHUP: libc::c_short = 0;
+
+fn poll_idle(tcp: &TcpStream) -> io::Result<Idle> {
     use std::os::fd::AsRawFd;
-    let mut b = 0u8;
-    // SAFETY: `b` is a valid one-byte buffer for the call's duration; the fd is open
-    // (borrowed from the live stream).
-    let n = unsafe {
-        libc::recv(
-            tcp.as_raw_fd(),
-            (&mut b as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
+    let mut p = libc::pollfd {
+        fd: tcp.as_raw_fd(),
+        events: libc::POLLIN | POLL_RDHUP,
+        revents: 0,
     };
+    // SAFETY: `p` is one valid pollfd for the call's duration; the fd is open (borrowed
+    // from the live stream); a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
     if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
+        return Err(io::Error::last_os_error());
     }
+    Ok(
+        if p.revents & (POLL_RDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            Idle::Closed
+        } else if p.revents & libc::POLLIN != 0 {
+            // without POLLRDHUP (not Linux) an EOF reads as POLLIN: for a plain connection
+            // that is unusable all the same
+            Idle::Bytes
+        } else {
+            Idle::Quiet
+        },
+    )
 }
 
 thread_local! {
@@ -310,42 +342,30 @@ impl Client {
         body: Bytes,
     ) -> Exchanged {
         let sent = Instant::now();
-        let mut ttfb = None;
-        let mut partial = None;
+        // outside the timed future, so a timeout keeps what had come
+        let mut got = Received::default();
         let outcome = tokio::time::timeout(
             self.config.timeout,
-            self.exchange(
-                &method,
-                path_and_query,
-                &headers,
-                &body,
-                sent,
-                &mut ttfb,
-                &mut partial,
-            ),
+            self.exchange(&method, path_and_query, &headers, &body, sent, &mut got),
         )
         .await;
-        let (response, failure) = match outcome {
-            Ok(Ok(response)) => (Some(response), None),
-            Ok(Err(failure)) => (partial.take(), Some(failure)),
-            Err(_) => (
-                partial.take(),
-                Some(Failure {
-                    kind: kind::TIMEOUT,
-                    detail: "timed out".to_string(),
-                }),
-            ),
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(failure)) => Some(failure),
+            Err(_) => Some(Failure {
+                kind: kind::TIMEOUT,
+                detail: "timed out".to_string(),
+            }),
         };
         Exchanged {
             sent,
             done: Instant::now(),
-            ttfb,
-            response,
+            ttfb: got.ttfb,
+            response: got.into_response(),
             failure,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn exchange(
         &self,
         method: &Method,
@@ -353,9 +373,8 @@ impl Client {
         headers: &[(HeaderName, HeaderValue)],
         body: &Bytes,
         sent: Instant,
-        ttfb: &mut Option<Duration>,
-        partial: &mut Option<Response>,
-    ) -> Result<Response, Failure> {
+        got: &mut Received,
+    ) -> Result<(), Failure> {
         let mut out = Buf::take();
         self.head(&mut out.0, method, path_and_query, headers, body.len());
         let inline = body.len() <= INLINE_BODY_MAX;
@@ -364,7 +383,10 @@ impl Client {
         }
         let mut retried = false;
         loop {
-            let (mut conn, fresh) = match self.take_idle() {
+            // the retry goes on a new connection, not on another idle one the server may
+            // have closed as well
+            let idle = if retried { None } else { self.take_idle() };
+            let (mut conn, fresh) = match idle {
                 Some(c) => (c, false),
                 None => (self.connect().await?, true),
             };
@@ -374,16 +396,15 @@ impl Client {
                 (!inline).then_some(&body[..]),
                 method == Method::HEAD,
                 sent,
-                ttfb,
-                partial,
+                got,
             )
             .await;
             match r {
-                Ok((response, reusable)) => {
+                Ok(reusable) => {
                     if reusable {
                         self.put_idle(conn);
                     }
-                    return Ok(response);
+                    return Ok(());
                 }
                 Err(f) if f.unsent && !fresh && !retried => retried = true,
                 Err(f) => return Err(f.failure),
@@ -510,7 +531,31 @@ enum Framing {
     Eof,
 }
 
-/// One request/response on `conn`: returns the response and whether the connection may
+/// What has come of a response so far. Owned by [`Client::send`], outside the timed
+/// exchange, so a response whose body broke off or timed out is still returned.
+#[derive(Default)]
+struct Received {
+    ttfb: Option<Duration>,
+    /// Status and headers of the final response head, once parsed.
+    head: Option<(u16, HeaderMap)>,
+    body: BytesMut,
+    chunks: Vec<(Duration, usize)>,
+}
+
+impl Received {
+    /// The response, when its head came.
+    fn into_response(self) -> Option<Response> {
+        let (status, headers) = self.head?;
+        Some(Response {
+            status,
+            headers,
+            body: self.body.freeze(),
+            chunks: self.chunks,
+        })
+    }
+}
+
+/// One request/response on `conn`, read into `got`: returns whether the connection may
 /// carry another request.
 async fn exchange_on(
     conn: &mut Conn,
@@ -518,9 +563,8 @@ async fn exchange_on(
     body: Option<&[u8]>,
     head_request: bool,
     sent: Instant,
-    ttfb: &mut Option<Duration>,
-    partial: &mut Option<Response>,
-) -> Result<(Response, bool), Failed> {
+    got: &mut Received,
+) -> Result<bool, Failed> {
     conn.write_all(out).await.map_err(|e| io_failed(&e, true))?;
     if let Some(body) = body {
         conn.write_all(body)
@@ -558,37 +602,22 @@ async fn exchange_on(
             }));
         }
     };
-    *ttfb = Some(sent.elapsed());
+    got.ttfb = Some(sent.elapsed());
+    got.head = Some((status, headers));
 
-    let mut response = Response {
-        status,
-        headers,
-        body: Bytes::new(),
-        chunks: Vec::new(),
-    };
-    let mut body = BytesMut::new();
     let mut pos = head_len;
-    let result = read_body(
+    let clean = read_body(
         conn,
         buf,
         &mut pos,
         framing,
-        &mut body,
-        &mut response.chunks,
+        &mut got.body,
+        &mut got.chunks,
         sent,
     )
-    .await;
-    response.body = body.freeze();
-    match result {
-        Ok(clean) => {
-            keep &= clean && pos == buf.len();
-            Ok((response, keep))
-        }
-        Err(f) => {
-            *partial = Some(response);
-            Err(f)
-        }
-    }
+    .await?;
+    keep &= clean && pos == buf.len();
+    Ok(keep)
 }
 
 enum Head {
@@ -618,6 +647,10 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
         other => other,
     };
     let len = match parsed {
+        // a head that came whole in one large read is held to the same limit
+        Ok(httparse::Status::Complete(len)) if len > HEAD_MAX => {
+            return Err(protocol("response head too large"))
+        }
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(protocol(&format!("malformed response head: {e}"))),
@@ -632,6 +665,7 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
     let base = buf.as_ptr() as usize;
     let mut length: Option<u64> = None;
     let mut chunked = false;
+    let mut encoded = false;
     let mut close = res.version == Some(0);
     for h in res.headers.iter() {
         let name = h.name.as_bytes();
@@ -645,6 +679,7 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
             }
             length = Some(v);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            encoded = true;
             chunked = h
                 .value
                 .rsplit(|&b| b == b',')
@@ -677,6 +712,10 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failed> {
         Framing::None
     } else if chunked {
         Framing::Chunked
+    } else if encoded {
+        // a transfer coding that does not end in chunked: to the close, whatever
+        // Content-Length says (RFC 9112 §6.3, 3 and 4)
+        Framing::Eof
     } else if let Some(l) = length {
         Framing::Length(l)
     } else {
@@ -757,9 +796,13 @@ async fn read_body(
                 if done {
                     return Ok(true);
                 }
-                // keep what is not decoded yet (a partial size line), read more behind it
+                // keep what is not decoded yet (a partial size or trailer line), read more
+                // behind it — up to a limit, or a line that never ends grows without bound
                 buf.drain(..*pos);
                 *pos = 0;
+                if buf.len() > HEAD_MAX {
+                    return Err(protocol("chunk size or trailer line too long"));
+                }
                 let n = conn.read(buf).await.map_err(broke)?;
                 if n == 0 {
                     return Err(protocol("connection closed before the last chunk"));
@@ -917,6 +960,13 @@ mod tests {
             r(200, "chunked", true)
         );
         assert_eq!(head("HTTP/1.1 200 OK\r\n\r\n", false), r(200, "eof", false));
+        assert_eq!(
+            head(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 9\r\n\r\n",
+                false
+            ),
+            r(200, "eof", false)
+        );
         assert_eq!(
             head(
                 "HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 0\r\n\r\n",
