@@ -500,9 +500,28 @@ mod tests {
         assert_eq!(out.values, want);
     }
 
-    /// Documents over a small alphabet of keys so pointers often hit, with duplicates.
+    /// An array or object text of `inner` values; object keys from a small alphabet (with
+    /// duplicates, escapes and the empty key) so that generated pointers often hit.
+    fn container(inner: BoxedStrategy<String>) -> BoxedStrategy<String> {
+        let key = prop_oneof![
+            4 => prop::sample::select(vec!["a", "b", "0"]),
+            1 => prop::sample::select(vec!["1", "a/b", "m~n", "", "é"]),
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec((key, inner), 0..7).prop_map(|kv| {
+                let fields: Vec<String> = kv
+                    .iter()
+                    .map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap()))
+                    .collect();
+                format!("{{{}}}", fields.join(","))
+            }),
+        ]
+        .boxed()
+    }
+
+    /// JSON documents whose top level is an array or an object.
     fn doc() -> impl Strategy<Value = String> {
-        let key = prop::sample::select(vec!["a", "b", "0", "1", "a/b", "m~n", "", "é"]);
         let leaf = prop_oneof![
             Just("null".to_string()),
             any::<bool>().prop_map(|b| b.to_string()),
@@ -510,26 +529,19 @@ mod tests {
             (-1e6f64..1e6).prop_map(|f| f.to_string()),
             "[a-z\\\\\"é ]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
         ];
-        leaf.prop_recursive(4, 40, 5, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4)
-                    .prop_map(|v| format!("[{}]", v.join(","))),
-                prop::collection::vec((key.clone(), inner), 0..5).prop_map(|kv| {
-                    let fields: Vec<String> = kv
-                        .iter()
-                        .map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap()))
-                        .collect();
-                    format!("{{{}}}", fields.join(","))
-                }),
-            ]
-        })
+        let value = leaf.prop_recursive(3, 30, 6, |inner| container(inner.boxed()));
+        container(value.boxed())
     }
 
     fn pointers() -> impl Strategy<Value = Vec<String>> {
-        let token =
-            prop::sample::select(vec!["a", "b", "0", "1", "01", "-", "a~1b", "m~0n", "", "é"]);
+        // mostly tokens the documents use, so that many pointers lead somewhere (about a
+        // fifth of the non-empty ones do)
+        let token = prop_oneof![
+            4 => prop::sample::select(vec!["a", "b", "0", "1"]),
+            1 => prop::sample::select(vec!["01", "-", "a~1b", "m~0n", "", "é"]),
+        ];
         prop::collection::vec(
-            prop::collection::vec(token, 0..4)
+            prop::collection::vec(token, 0..3)
                 .prop_map(|t| t.iter().map(|t| format!("/{t}")).collect::<String>()),
             1..5,
         )
