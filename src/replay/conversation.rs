@@ -5,9 +5,10 @@
 //! isolation check) and merges the workers' recorders into `summary.conversation` at the
 //! end.
 //!
-//! What it reads from each live response: the endpoint name, status and latency; the body
-//! as JSON (the replay's parse when it made one, else its own; for `text/event-stream` the
-//! data of the last complete event, the agent's `done` state); every `Server-Timing` header;
+//! What it reads from each live response: the endpoint name, status and latency; the values
+//! at the configured JSON pointers, picked from the body in one pass without parsing it
+//! whole ([`Picker`]; for `text/event-stream` from the data of the last complete event, the
+//! agent's `done` state); every `Server-Timing` header;
 //! and, for SSE and `Transfer-Encoding: chunked` bodies, the chunk arrival times, cut into
 //! events by [`StreamScan`]. From the recorded twin: its status, its latency (`done_us`) and
 //! its JSON (for a recorded SSE body, again the last event's data, parsed once per recorded
@@ -19,16 +20,17 @@
 //! - Nothing here fails or panics on a target's bytes.
 //!
 //! [`metrics::conversation`]: crate::metrics::conversation
+//! [`Picker`]: crate::metrics::conversation::Picker
 //! [`conversation::Session`]: crate::metrics::conversation::Session
 
 use super::hook::{Live, Measure, SessionEnd, SessionInfo, WorkerMeasure};
 use crate::metrics::conversation::{
-    self, Config, Ending, Exchange, IssuedIds, Recorded, Recorder, StreamScan,
+    self, Config, Ending, Exchange, IssuedIds, Json, Picked, Recorded, Recorder, StreamScan,
 };
 use crate::metrics::{sse, Summary};
 use crate::trace;
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +63,8 @@ pub struct Worker {
     rec: Recorder,
     sessions: HashMap<u64, conversation::Session>,
     scan: StreamScan,
+    /// The live response's values at the recorder's pointers (reused).
+    picked: Picked,
     /// Recorded JSON of recorded SSE exchanges, by the exchange's address in the plan.
     twins: HashMap<usize, Option<Rc<Value>>>,
 }
@@ -71,9 +75,10 @@ impl Measure for Conversation {
     fn worker(&self, _index: usize) -> Worker {
         Worker {
             rec: Recorder::new(self.cfg.clone(), self.issued.clone()),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             scan: StreamScan::new(false),
-            twins: HashMap::new(),
+            picked: Picked::default(),
+            twins: HashMap::default(),
         }
     }
 
@@ -85,6 +90,9 @@ impl Measure for Conversation {
         summary.conversation = all.summary();
     }
 }
+
+/// Named once: a `&str` name would be parsed and lower-cased on every lookup.
+const SERVER_TIMING: http::HeaderName = http::HeaderName::from_static("server-timing");
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
@@ -146,7 +154,7 @@ impl WorkerMeasure for Worker {
         let (Some(status), Some(headers)) = (r.status, r.headers) else {
             return;
         };
-        for v in headers.get_all("server-timing") {
+        for v in headers.get_all(&SERVER_TIMING) {
             self.rec.server_timing(v.as_bytes());
         }
 
@@ -157,7 +165,7 @@ impl WorkerMeasure for Worker {
         let chunked = headers
             .get(http::header::TRANSFER_ENCODING)
             .is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"chunked"));
-        let mut stream_json = None;
+        let mut stream_json = false;
         if sse || chunked {
             self.scan.reset(sse);
             let mut from = 0usize;
@@ -169,29 +177,29 @@ impl WorkerMeasure for Worker {
             self.scan.finish();
             self.rec.stream(r.endpoint, self.scan.events(), r.latency);
             if sse {
-                stream_json = serde_json::from_str::<Value>(self.scan.last_data()).ok();
+                stream_json = self
+                    .rec
+                    .picker()
+                    .pick_str(self.scan.last_data(), &mut self.picked);
             }
         }
-
-        // live JSON: the replay's parse, the stream's last event, or our own parse
-        let own_parse;
-        let live = match (r.json, &stream_json) {
-            (Some(j), _) => Some(j),
-            (None, Some(j)) => Some(j),
-            (None, None) if !sse && looks_like_json(r.body) => {
-                own_parse = serde_json::from_slice::<Value>(r.body).ok();
-                own_parse.as_ref()
-            }
-            _ => None,
-        };
 
         // the recorded twin
         let twin = self.twin_json(r.recorded);
         let recorded = r.recorded.res.as_ref().map(|res| Recorded {
             status: res.status,
             latency: Duration::from_micros(r.recorded.done_us),
-            json: res.body.json().or(twin.as_deref()),
+            json: res.body.json().or(twin.as_deref()).map(Json::Doc),
+            id: Some(r.recorded as *const trace::Exchange as usize),
         });
+
+        // live JSON: the stream's last event, or the body
+        let parsed = if sse {
+            stream_json
+        } else {
+            looks_like_json(r.body) && self.rec.picker().pick_slice(r.body, &mut self.picked)
+        };
+        let live = parsed.then_some(Json::Picked(&self.picked));
 
         let Some(session) = self.sessions.get_mut(&r.vu) else {
             return;

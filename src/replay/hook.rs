@@ -45,8 +45,6 @@ pub struct Live<'a> {
     pub status: Option<u16>,
     pub headers: Option<&'a HeaderMap>,
     pub body: &'a [u8],
-    /// The body parsed as JSON, when the replay parsed it anyway (to read correlations).
-    pub json: Option<&'a serde_json::Value>,
     /// Arrival of each body chunk from the send, with its size (SSE pacing).
     pub chunks: &'a [(Duration, usize)],
     pub failure: Option<&'a Failure>,

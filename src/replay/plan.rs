@@ -18,6 +18,7 @@
 //! - Sessions are ordered by their recorded start; `span` is the last session start.
 
 use crate::correlate::{discover, template};
+use crate::metrics::conversation::{Picker, Pointer};
 use crate::trace::Exchange;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
@@ -78,8 +79,9 @@ pub struct Step {
     pub uses: Vec<usize>,
     /// Variables whose live value this step's response provides.
     pub produces: Vec<usize>,
-    /// Whether some variable reads this step's JSON body.
-    pub parse_json: bool,
+    /// The JSON pointers variables read in this step's response, one slot per `produces`
+    /// entry (empty for a header); `None` when no variable reads its JSON body.
+    pub json_reads: Option<Picker>,
     /// The recorded exchange, for the response hook.
     pub recorded: Arc<Exchange>,
 }
@@ -259,7 +261,7 @@ fn session(
                 .unwrap_or_default(),
             uses: Vec::new(),
             produces: Vec::new(),
-            parse_json: false,
+            json_reads: None,
             recorded: Arc::new(ex.clone()),
         });
     }
@@ -268,7 +270,6 @@ fn session(
         let source = match c.source {
             discover::Source::Json { exchange, pointer } => {
                 steps[exchange].produces.push(v);
-                steps[exchange].parse_json = true;
                 VarSource::Json {
                     step: exchange,
                     pointer,
@@ -296,6 +297,19 @@ fn session(
             recorded: c.value,
             source,
         });
+    }
+    for step in &mut steps {
+        let pointers: Vec<Option<Pointer>> = step
+            .produces
+            .iter()
+            .map(|&v| match &vars[v].source {
+                VarSource::Json { pointer, .. } => Pointer::parse(pointer),
+                _ => None,
+            })
+            .collect();
+        if pointers.iter().any(Option::is_some) {
+            step.json_reads = Some(Picker::new(pointers.iter().map(Option::as_ref)));
+        }
     }
     Session {
         key,
@@ -384,7 +398,8 @@ mod tests {
             }
         );
         assert_eq!(s.steps[0].produces, vec![0]);
-        assert!(s.steps[0].parse_json);
+        assert!(s.steps[0].json_reads.is_some());
+        assert!(s.steps[1].json_reads.is_none());
         assert_eq!(s.steps[3].uses, vec![0]);
     }
 

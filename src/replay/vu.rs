@@ -25,6 +25,7 @@ use super::hook::{Live, SessionEnd, SessionInfo, WorkerMeasure};
 use super::plan::{Plan, Session, VarSource};
 use super::timer::Timer;
 use super::{rewrite, Speed, Timing};
+use crate::metrics::conversation::Picked;
 use crate::metrics::summary::kind;
 use crate::metrics::{Failure, Recorder, Sample};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -217,18 +218,18 @@ impl<W: WorkerMeasure> Run<'_, W> {
             bytes_received: ex.response.as_ref().map_or(0, |r| r.body.len() as u64),
         };
         self.w.rec.borrow_mut().record(&sample, failure.clone());
-        let json = match &ex.response {
-            Some(r) if step.parse_json => serde_json::from_slice::<serde_json::Value>(&r.body).ok(),
-            _ => None,
-        };
         if let Some(r) = &ex.response {
-            for &v in &step.produces {
+            // only the values at the variables' pointers, never the whole document
+            let mut picked = Picked::default();
+            if let Some(reads) = &step.json_reads {
+                reads.pick_slice(&r.body, &mut picked);
+            }
+            for (slot, &v) in step.produces.iter().enumerate() {
                 let value = match &self.session.vars[v].source {
-                    VarSource::Json { pointer, .. } => json
-                        .as_ref()
-                        .and_then(|j| j.pointer(pointer))
-                        .and_then(|x| x.as_str())
-                        .map(str::to_string),
+                    VarSource::Json { .. } => match picked.take(slot) {
+                        Some(serde_json::Value::String(s)) => Some(s),
+                        _ => None,
+                    },
                     VarSource::Header { name, .. } => r
                         .headers
                         .get(name)
@@ -258,7 +259,6 @@ impl<W: WorkerMeasure> Run<'_, W> {
             status,
             headers: ex.response.as_ref().map(|r| &r.headers),
             body: ex.response.as_ref().map_or(&[][..], |r| &r.body[..]),
-            json: json.as_ref(),
             chunks: ex.response.as_ref().map_or(&[][..], |r| &r.chunks[..]),
             failure: failure.as_ref(),
             vars: &self.session.vars,

@@ -204,11 +204,12 @@ mod tests {
                     endpoint: ep,
                     status: 200,
                     latency: Duration::from_millis(1200),
-                    live: Some(body),
+                    live: Some(body.into()),
                     recorded: Some(crate::metrics::conversation::Recorded {
                         status: 200,
                         latency: Duration::from_millis(900),
-                        json: Some(&recorded),
+                        json: Some((&recorded).into()),
+                        id: None,
                     }),
                 },
             );

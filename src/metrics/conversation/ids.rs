@@ -8,8 +8,9 @@
 //!   virtual user's own — so its locks are off the hot path. Ids stay claimed for the whole
 //!   run: a response naming a finished session of another user is still cross-talk.
 
+use rustc_hash::FxHashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
@@ -19,7 +20,8 @@ pub const OTHER: &str = "(other)";
 /// Maps names to small dense ids.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    /// Looked up per response with names the recorder chose or capped: a fast hash.
+    ids: FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
 }
 

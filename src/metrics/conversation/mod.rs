@@ -3,7 +3,9 @@
 //!
 //! The recorder knows nothing of traces or HTTP clients: the replay hands it plain
 //! observations (endpoint name, status, latency, the live JSON and the recorded twin's
-//! JSON, Server-Timing header values, stream event offsets). Each virtual user keeps one
+//! JSON, Server-Timing header values, stream event offsets). JSON comes either as a parsed
+//! document or, on the hot path, as the values at the recorder's pointers picked straight
+//! from the body by [`Recorder::picker`] (see [`pick`]): a response is never parsed whole. Each virtual user keeps one
 //! [`Session`] per recorded session it replays and passes it to every call.
 //!
 //! # Definitions (the README's conversation section documents them for users)
@@ -33,25 +35,29 @@
 //! - Names are interned: the hot path allocates only the first time a name is seen.
 //! - Memory is bounded whatever the target sends: at most [`MAX_NODES`] node names,
 //!   [`MAX_TRANSITIONS`] transitions, [`MAX_NAMES`] Server-Timing names and [`MAX_TURN`]
-//!   turns; past a cap, new names are counted as [`OTHER`].
+//!   turns; past a cap, new names are counted as [`OTHER`]. The remembered recorded nodes
+//!   are bounded by [`MAX_TWINS`] (they depend on the trace, not on the target).
 //! - [`Recorder::merge`] of the workers' recorders equals one recorder fed everything
 //!   (histograms merge exactly); [`merge_summaries`] does the same for `summary.json` shards.
 
 mod ids;
 mod merge;
+pub mod pick;
 mod pointer;
 mod stream;
 
 pub use ids::{Interner, IssuedIds, OTHER};
 pub use merge::merge_summaries;
+pub use pick::{Picked, Picker};
 pub use pointer::Pointer;
 pub use stream::StreamScan;
 
 use super::server_timing;
 use super::summary::{self, CrossTalkExample, NodeDivergence};
 use super::Hist;
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,13 +150,39 @@ impl Session {
     }
 }
 
+/// A response's JSON as the recorder reads it.
+#[derive(Debug, Clone, Copy)]
+pub enum Json<'a> {
+    /// A parsed document; the recorder looks its pointers up.
+    Doc(&'a Value),
+    /// The values at the recorder's pointers, picked from the body with
+    /// [`Recorder::picker`] (any recorder of the same [`Config`] has the same slots).
+    Picked(&'a Picked),
+}
+
+impl<'a> From<&'a Value> for Json<'a> {
+    fn from(v: &'a Value) -> Self {
+        Json::Doc(v)
+    }
+}
+
+impl<'a> From<&'a Picked> for Json<'a> {
+    fn from(p: &'a Picked) -> Self {
+        Json::Picked(p)
+    }
+}
+
 /// The recorded twin of a live exchange.
 #[derive(Debug, Clone, Copy)]
 pub struct Recorded<'a> {
     pub status: u16,
     /// Send → last byte, as recorded.
     pub latency: Duration,
-    pub json: Option<&'a Value>,
+    pub json: Option<Json<'a>>,
+    /// A stable identity of this recorded response (its address in the replay's plan), when
+    /// it has one: the recorder then reads its node once and remembers it, instead of
+    /// looking into a cold recorded document at every replay of it.
+    pub id: Option<usize>,
 }
 
 /// One live exchange that got a response.
@@ -162,7 +194,7 @@ pub struct Exchange<'a> {
     /// Send → last byte.
     pub latency: Duration,
     /// The live body as JSON (for a stream, the last event's data), when it parsed.
-    pub live: Option<&'a Value>,
+    pub live: Option<Json<'a>>,
     pub recorded: Option<Recorded<'a>>,
 }
 
@@ -175,6 +207,11 @@ pub enum Ending<'a> {
 }
 
 const START: u32 = u32::MAX;
+
+/// Pointer slots: the node, the session id, then one per field.
+const NODE: usize = 0;
+const SESSION: usize = 1;
+const FIELDS: usize = 2;
 
 #[derive(Debug, Default, Clone)]
 struct StreamHists {
@@ -196,10 +233,11 @@ struct NodeCount {
 pub struct Recorder {
     cfg: Arc<Config>,
     issued: Arc<IssuedIds>,
-    /// The configured pointers, parsed; `None` when empty (disabled) or invalid.
-    node_ptr: Option<Pointer>,
-    session_ptr: Option<Pointer>,
-    field_ptrs: Vec<Option<Pointer>>,
+    /// The configured pointers, parsed, by slot ([`NODE`], [`SESSION`], then [`FIELDS`]
+    /// onwards); `None` when empty (disabled) or invalid.
+    pointers: Vec<Option<Pointer>>,
+    /// The same pointers, to pick from bodies.
+    picker: Picker,
     nodes: Interner,
     endpoints: Interner,
     /// Per endpoint id: is it a turn endpoint (cached).
@@ -207,6 +245,9 @@ pub struct Recorder {
     timings: Interner,
     transitions: HashMap<(u32, u32), Hist>,
     recorded_transitions: HashMap<(u32, u32), Hist>,
+    /// The node of each recorded response seen with an [`Recorded::id`] (a cache: at most
+    /// [`MAX_TWINS`] entries, not merged).
+    twin_nodes: HashMap<usize, Option<u32>>,
     /// Index 0 is turn 1.
     turns: Vec<Hist>,
     recorded_turns: Vec<Hist>,
@@ -229,25 +270,30 @@ impl Recorder {
     pub fn new(cfg: Arc<Config>, issued: Arc<IssuedIds>) -> Self {
         let fields = vec![0; cfg.fields.len()];
         let parse = |p: &str| Pointer::parse(p).filter(|_| !p.is_empty());
+        let pointers: Vec<Option<Pointer>> = [&cfg.node_pointer, &cfg.session_pointer]
+            .into_iter()
+            .chain(&cfg.fields)
+            .map(|p| parse(p))
+            .collect();
         Recorder {
-            node_ptr: parse(&cfg.node_pointer),
-            session_ptr: parse(&cfg.session_pointer),
-            field_ptrs: cfg.fields.iter().map(|f| parse(f)).collect(),
+            picker: Picker::new(pointers.iter().map(Option::as_ref)),
+            pointers,
             cfg,
             issued,
             nodes: Interner::default(),
             endpoints: Interner::default(),
             endpoint_is_turn: Vec::new(),
             timings: Interner::default(),
-            transitions: HashMap::new(),
-            recorded_transitions: HashMap::new(),
+            transitions: HashMap::default(),
+            recorded_transitions: HashMap::default(),
+            twin_nodes: HashMap::default(),
             turns: Vec::new(),
             recorded_turns: Vec::new(),
-            streaming: HashMap::new(),
-            server_timing: HashMap::new(),
+            streaming: HashMap::default(),
+            server_timing: HashMap::default(),
             server_timing_malformed: 0,
             fields,
-            divergence: HashMap::new(),
+            divergence: HashMap::default(),
             first_diverged_turn: BTreeMap::new(),
             cross_talk: 0,
             examples: Vec::new(),
@@ -261,6 +307,19 @@ impl Recorder {
         &self.cfg
     }
 
+    /// Picks this recorder's pointers from a body, for [`Json::Picked`].
+    pub fn picker(&self) -> &Picker {
+        &self.picker
+    }
+
+    /// The value at pointer `slot` of a response's JSON.
+    fn at<'v>(&self, json: Json<'v>, slot: usize) -> Option<&'v Value> {
+        match json {
+            Json::Doc(v) => self.pointers.get(slot)?.as_ref()?.get(v),
+            Json::Picked(p) => p.get(slot),
+        }
+    }
+
     fn endpoint(&mut self, name: &str) -> (u32, bool) {
         let id = self.endpoints.intern(name);
         if id as usize == self.endpoint_is_turn.len() {
@@ -269,11 +328,27 @@ impl Recorder {
         (id, self.endpoint_is_turn[id as usize])
     }
 
-    fn node_of(&mut self, json: Option<&Value>) -> Option<u32> {
-        match self.node_ptr.as_ref()?.get(json?)? {
+    fn node_of(&mut self, json: Option<Json<'_>>) -> Option<u32> {
+        match self.at(json?, NODE)? {
             Value::String(s) => Some(self.nodes.intern_capped(s, MAX_NODES)),
             _ => None,
         }
+    }
+
+    /// The node of a recorded twin, remembered by its id. Interned ids are stable and a
+    /// name past the cap stays [`OTHER`], so a remembered id equals a fresh lookup.
+    fn twin_node(&mut self, rec: &Recorded<'_>) -> Option<u32> {
+        let Some(id) = rec.id else {
+            return self.node_of(rec.json);
+        };
+        if let Some(&node) = self.twin_nodes.get(&id) {
+            return node;
+        }
+        let node = self.node_of(rec.json);
+        if self.twin_nodes.len() < MAX_TWINS {
+            self.twin_nodes.insert(id, node);
+        }
+        node
     }
 
     /// The key a transition is recorded under: `(from, to)`, or `(other, other)` once
@@ -324,7 +399,7 @@ impl Recorder {
         // the recorded twin, by the same rules
         let mut recorded_node = None;
         if let Some(rec) = x.recorded.filter(|r| r.status < 400) {
-            recorded_node = self.node_of(rec.json);
+            recorded_node = self.twin_node(&rec);
             if let Some(node) = recorded_node {
                 if is_turn || session.recorded_node.is_none() {
                     let from = session.recorded_node.unwrap_or(START);
@@ -360,16 +435,16 @@ impl Recorder {
         }
     }
 
-    fn count_fields(&mut self, live: &Value) {
-        for (i, ptr) in self.field_ptrs.iter().enumerate() {
-            if ptr.as_ref().and_then(|p| p.get(live)).is_some_and(truthy) {
+    fn count_fields(&mut self, live: Json<'_>) {
+        for i in 0..self.fields.len() {
+            if self.at(live, FIELDS + i).is_some_and(truthy) {
                 self.fields[i] += 1;
             }
         }
     }
 
-    fn check_isolation(&mut self, session: &mut Session, endpoint: &str, live: &Value) {
-        let Some(Value::String(named)) = self.session_ptr.as_ref().and_then(|p| p.get(live)) else {
+    fn check_isolation(&mut self, session: &mut Session, endpoint: &str, live: Json<'_>) {
+        let Some(Value::String(named)) = self.at(live, SESSION) else {
             return;
         };
         let crossed = match &session.own {
@@ -666,6 +741,9 @@ pub const MAX_NODES: usize = 32;
 /// Distinct transitions kept (live, and recorded); later new ones count as
 /// `(other)→(other)`. Each is an HDR histogram of ~190 KB.
 pub const MAX_TRANSITIONS: usize = 128;
+/// Recorded responses whose node a recorder remembers (16 bytes each); past it, a new
+/// recorded response's node is looked up at each replay.
+pub const MAX_TWINS: usize = 1 << 20;
 /// Distinct Server-Timing metric names kept; later new names count as [`OTHER`].
 pub const MAX_NAMES: usize = 32;
 

@@ -30,6 +30,11 @@ impl Pointer {
         })
     }
 
+    /// The unescaped reference tokens (`~1` → `/`, `~0` → `~`), none for `""`.
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
+    }
+
     pub fn get<'v>(&self, mut v: &'v Value) -> Option<&'v Value> {
         for t in &self.tokens {
             v = match v {
@@ -43,7 +48,7 @@ impl Pointer {
 }
 
 /// An array index as RFC 6901 spells it: `0`, or digits without a leading zero.
-fn index(t: &str) -> Option<usize> {
+pub(super) fn index(t: &str) -> Option<usize> {
     if t.is_empty() || (t.len() > 1 && t.starts_with('0')) || !t.bytes().all(|b| b.is_ascii_digit())
     {
         return None;

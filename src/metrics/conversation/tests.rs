@@ -19,7 +19,7 @@ fn live(endpoint: &'static str, latency_ms: u64, body: &'static Value) -> Exchan
         endpoint,
         status: 200,
         latency: ms(latency_ms),
-        live: Some(body),
+        live: Some(body.into()),
         recorded: None,
     }
 }
@@ -38,11 +38,12 @@ fn twin(endpoint: &'static str, live_node: &str, rec: &str, rec_ms: u64) -> Exch
         endpoint,
         status: 200,
         latency: ms(10),
-        live: Some(node(live_node, "t")),
+        live: Some(node(live_node, "t").into()),
         recorded: Some(Recorded {
             status: 200,
             latency: ms(rec_ms),
-            json: Some(node(rec, "recorded-t")),
+            json: Some(node(rec, "recorded-t").into()),
+            id: None,
         }),
     }
 }
@@ -341,7 +342,7 @@ fn feed(r: &mut Recorder, part: Option<usize>) {
         let tid: &'static str = Box::leak(format!("s{i}").into_boxed_str());
         let mut s = r.start_session();
         let mut start = twin(START_EP, "APK", "APK", 3 + i as u64);
-        start.live = Some(node("APK", tid));
+        start.live = Some(node("APK", tid).into());
         r.exchange(&mut s, &start);
         let mut x = twin(
             CONT,
@@ -349,7 +350,7 @@ fn feed(r: &mut Recorder, part: Option<usize>) {
             "CI",
             50 * i as u64 + 1,
         );
-        x.live = Some(node(if i == 3 { "AR" } else { "CI" }, tid));
+        x.live = Some(node(if i == 3 { "AR" } else { "CI" }, tid).into());
         r.exchange(&mut s, &x);
         r.server_timing(format!("llm;dur={}", 100 + i).as_bytes());
         r.stream(
@@ -499,4 +500,84 @@ fn distinct_transitions_are_capped() {
     assert_eq!(c.nodes.len(), MAX_TRANSITIONS + 1);
     assert!(c.nodes["(other)→(other)"].count > 0);
     assert_eq!(c.nodes.values().map(|h| h.count).sum::<u64>(), n);
+}
+
+#[test]
+fn picked_bodies_record_as_parsed_documents() {
+    // the replay hands the recorder values picked from the body; the figures must equal
+    // those of the parsed document, also with nested, escaped and duplicate keys
+    let cfg = Config {
+        node_pointer: "/state/node".into(),
+        session_pointer: "/ids/0".into(),
+        fields: vec![
+            "/simulation_triggered".into(),
+            "/a~1b".into(),
+            "/state".into(),
+            "".into(),
+        ],
+        ..Config::default()
+    };
+    let bodies: [&[u8]; 9] = [
+        br#"{"state": {"node": "A"}, "ids": ["t1"], "simulation_triggered": true}"#,
+        br#"{"state": {"node": "B"}, "ids": ["t1", "x"], "a/b": 1}"#,
+        br#"{"state": {"node": "C"}, "state": {"other": 1}, "ids": ["t2"]}"#,
+        br#"{"state": {"node": "D"}, "ids": ["t1"], "simulation_triggered": 0, "a/b": ""}"#,
+        br#"{"st\u0061te": {"node": "E"}, "ids": ["t1"], "simulation_triggered": [1]}"#,
+        br#"{"state": {"node": 7}, "ids": [1]}"#,
+        br#"{"state": {"node": "F"}, "ids": ["t1"]} trailing"#,
+        b"<html>not json</html>",
+        br#"[{"state": 1}]"#,
+    ];
+    let mut parsed = Recorder::new(Arc::new(cfg.clone()), Arc::new(IssuedIds::new()));
+    let mut picked = Recorder::new(Arc::new(cfg), Arc::new(IssuedIds::new()));
+    let (mut sp, mut sq) = (parsed.start_session(), picked.start_session());
+    let mut values = Picked::default();
+    for (i, body) in bodies.iter().enumerate() {
+        let endpoint = if i == 0 { START_EP } else { CONT };
+        let doc = serde_json::from_slice::<Value>(body).ok();
+        let ok = picked.picker().pick_slice(body, &mut values);
+        assert_eq!(ok, doc.is_some(), "{}", String::from_utf8_lossy(body));
+        let x = |live| Exchange {
+            endpoint,
+            status: 200,
+            latency: ms(10 + i as u64),
+            live,
+            recorded: None,
+        };
+        parsed.exchange(&mut sp, &x(doc.as_ref().map(Json::Doc)));
+        picked.exchange(&mut sq, &x(ok.then_some(Json::Picked(&values))));
+    }
+    let (want, got) = (parsed.summary(), picked.summary());
+    assert_eq!(got, want);
+    // and the workload exercised what it means to (C is replaced by a duplicate key)
+    assert_eq!(got.nodes.len(), 4, "{:?}", got.nodes.keys());
+    assert_eq!(got.fields["/simulation_triggered"], 2);
+    assert_eq!(got.fields["/a~1b"], 1);
+    assert_eq!(got.fields[""], 0, "an empty pointer is disabled");
+    assert_eq!(got.isolation.cross_talk, 0, "t2 was issued to nobody");
+}
+
+#[test]
+fn a_recorded_twin_with_an_id_is_read_once() {
+    let with_id = |rec: &str, id| {
+        let mut x = twin(CONT, "CI", rec, 5);
+        x.recorded.as_mut().unwrap().id = id;
+        x
+    };
+    // the same figures with and without ids
+    let (mut a, mut b) = (recorder(), recorder());
+    let (mut sa, mut sb) = (a.start_session(), b.start_session());
+    for (i, rec) in ["CI", "AR", "CI", "GE"].into_iter().enumerate() {
+        a.exchange(&mut sa, &with_id(rec, None));
+        b.exchange(&mut sb, &with_id(rec, Some(100 + i)));
+    }
+    assert_eq!(a.summary(), b.summary());
+    assert_eq!(b.summary().divergence.diverged, 2);
+    // an id names one recorded response: its node is remembered, not read again
+    let mut r = recorder();
+    let mut s = r.start_session();
+    r.exchange(&mut s, &with_id("AR", Some(7)));
+    r.exchange(&mut s, &with_id("GE", Some(7)));
+    let keys: Vec<_> = r.summary().recorded_nodes.into_keys().collect();
+    assert_eq!(keys, ["AR→AR", "START→AR"]);
 }
