@@ -52,6 +52,9 @@ use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+/// Below this idleness, an idle connection is checked through tokio's readiness alone
+/// (see [`Conn::is_usable`]).
+const RECENT: Duration = Duration::from_millis(20);
 /// Idle connections a user keeps (more than one only while its recorded requests overlap).
 const IDLE_MAX: usize = 4;
 /// Size of a buffer the pool lends; a read buffer grows past it only for a large head.
@@ -215,18 +218,50 @@ impl Conn {
         }
     }
 
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Clears tokio's readable state of a drained socket without a system call (a
+    /// read-closed state, once tokio has seen the peer's FIN, is kept: tokio never clears
+    /// it).
+    fn forget_readable(&self) {
+        // TLS reads whole records and may leave the next one in the socket: not drained
+        let Conn::Plain(tcp) = self else {
+            return;
+        };
+        let _ = tcp.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
+    }
+
     /// False when the server has closed this idle connection (or sent something unasked).
     ///
-    /// Asks the kernel (one `poll` with a zero timeout), not tokio's readiness: a close
-    /// that arrived after the last read is known to the runtime only once it polls its I/O
-    /// driver, which a busy worker does only every so many tasks, so the readiness can
-    /// still say "not readable" about a socket the server has closed.
-    fn is_usable(&self) -> bool {
-        let (tcp, tls) = match self {
-            Conn::Plain(s) => (s, false),
-            Conn::Tls(s) => (s.get_ref().0, true),
-        };
-        match poll_idle(tcp) {
+    /// Idle for `idle` < [`RECENT`] since a response that drained the socket: the kernel is
+    /// asked only if tokio has seen anything on the socket since (bytes or a close), which
+    /// costs nothing otherwise — back-to-back (zero-think) replay would pay a system call
+    /// per request. Idle longer: the kernel is always asked (one `poll` with a zero
+    /// timeout), because a close that came after the worker last polled its I/O driver is
+    /// not known to tokio yet, and a busy worker polls it only every so many tasks.
+    fn is_usable(&self, idle: Duration) -> bool {
+        if idle < RECENT {
+            return match self
+                .tcp()
+                .try_io(tokio::io::Interest::READABLE, || Ok(self.kernel_usable()))
+            {
+                Ok(usable) => usable,
+                Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            };
+        }
+        self.kernel_usable()
+    }
+
+    fn kernel_usable(&self) -> bool {
+        let tls = matches!(self, Conn::Tls(_));
+        match poll_idle(self.tcp()) {
             Ok(Idle::Quiet) => true,
             // TLS may carry session tickets after the handshake: bytes alone are no reason
             // to drop the connection (a close_notify comes with the close behind it)
@@ -315,7 +350,7 @@ impl Drop for Buf {
 pub struct Client {
     config: Arc<ClientConfig>,
     /// Only touched between awaits (the user's task is the only one using it).
-    idle: RefCell<Vec<Conn>>,
+    idle: RefCell<Vec<(Conn, Instant)>>,
 }
 
 /// How an exchange failed, and whether the request may be resent.
@@ -385,7 +420,7 @@ impl Client {
         loop {
             // the retry goes on a new connection, not on another idle one the server may
             // have closed as well
-            let idle = if retried { None } else { self.take_idle() };
+            let idle = if retried { None } else { self.take_idle(sent) };
             let (mut conn, fresh) = match idle {
                 Some(c) => (c, false),
                 None => (self.connect().await?, true),
@@ -443,10 +478,10 @@ impl Client {
         out.extend_from_slice(b"\r\n");
     }
 
-    fn take_idle(&self) -> Option<Conn> {
+    fn take_idle(&self, now: Instant) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
-        while let Some(c) = idle.pop() {
-            if c.is_usable() {
+        while let Some((c, since)) = idle.pop() {
+            if c.is_usable(now.saturating_duration_since(since)) {
                 return Some(c);
             }
         }
@@ -456,7 +491,7 @@ impl Client {
     fn put_idle(&self, conn: Conn) {
         let mut idle = self.idle.borrow_mut();
         if idle.len() < IDLE_MAX {
-            idle.push(conn);
+            idle.push((conn, Instant::now()));
         }
     }
 
@@ -617,6 +652,11 @@ async fn exchange_on(
     )
     .await?;
     keep &= clean && pos == buf.len();
+    if keep && buf.len() < buf.capacity() {
+        // the last read came back short: the socket was drained, so the readable state
+        // tokio keeps from it is stale (a close it has seen stays recorded apart)
+        conn.forget_readable();
+    }
     Ok(keep)
 }
 
