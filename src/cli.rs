@@ -223,7 +223,7 @@ pub struct ReplayArgs {
     /// Run only shard i of n (0-based): users (or arrivals) whose number is i modulo n.
     #[arg(long, value_name = "i/n")]
     pub shard: Option<String>,
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: one per core, one fewer when the target is on this machine).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
 }

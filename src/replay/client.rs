@@ -191,6 +191,13 @@ impl ClientConfig {
     }
 }
 
+impl ClientConfig {
+    /// Every address of the target is a loopback one: it runs on this machine.
+    pub fn is_local(&self) -> bool {
+        self.addrs.iter().all(|a| a.ip().is_loopback())
+    }
+}
+
 /// One connection, plain or TLS.
 enum Conn {
     Plain(TcpStream),
