@@ -9,7 +9,9 @@ it waited for. A sampler also reads /proc every 100 ms for the peak RSS of the w
 tree (for generators that fork workers). The child's stdout/stderr pass through unchanged.
 SIGINT/SIGTERM received by this wrapper are forwarded to the child.
 
-Writes {"rc", "wall_s", "user_s", "sys_s", "cpu_s", "maxrss_kb", "tree_peak_rss_kb"}.
+Writes {"rc", "wall_s", "user_s", "sys_s", "cpu_s", "maxrss_kb", "tree_peak_rss_kb",
+"rss_timeline"}; the timeline is [seconds since start, tree RSS in KB] once a second, to show
+whether memory stays flat over a run.
 """
 import json
 import os
@@ -66,11 +68,16 @@ def main():
     signal.signal(signal.SIGTERM, forward)
 
     peak = [0]
+    timeline = []
     done = threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss_kb(pid))
+            rss = tree_rss_kb(pid)
+            peak[0] = max(peak[0], rss)
+            t = time.monotonic() - start
+            if not timeline or t - timeline[-1][0] >= 1.0:
+                timeline.append([round(t, 1), rss])
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -93,6 +100,7 @@ def main():
         "cpu_s": ru.ru_utime + ru.ru_stime,
         "maxrss_kb": ru.ru_maxrss,
         "tree_peak_rss_kb": max(peak[0], ru.ru_maxrss),
+        "rss_timeline": timeline,
     }
     with open(out, "w") as f:
         json.dump(result, f)

@@ -137,6 +137,11 @@ for r in rows:
     r["cpu_us_per_req"] = r["cpu_s"] * 1e6 / r["requests"] if r["requests"] else None
     r["peak_rss_mb"] = r["tree_peak_rss_kb"] / 1024
     r["rss_kb_per_user"] = r["tree_peak_rss_kb"] / users
+    # flat over time: RSS 5 s after the ramp against RSS at the end of the run
+    tl = [(t, kb) for t, kb in r.get("rss_timeline", []) if kb > 0]
+    after = [kb for t, kb in tl if t >= ramp + 5]
+    if len(after) >= 2:
+        r["rss_after_ramp_mb"], r["rss_end_mb"] = after[0] / 1024, after[-1] / 1024
 
 def f(v, spec):
     return "-" if v is None else format(v, spec)
@@ -153,6 +158,10 @@ for r in rows:
           f"{r['requests']:>9} {100 * r['achieved_share']:>6.1f} {r['errors']:>7} {r['cpu_s']:>7.1f} "
           f"{f(r['cpu_us_per_req'], '7.1f')} {r['peak_rss_mb']:>7.1f}MB {r['rss_kb_per_user']:>8.1f} "
           f"{f(r['lag_p99_ms'], '7.1f')}ms")
+for r in rows:
+    if "rss_end_mb" in r:
+        print(f"{r['tool']}: RSS {r['rss_after_ramp_mb']:.1f} MB 5 s after the ramp, {r['rss_end_mb']:.1f} MB at the end "
+              f"({100 * (r['rss_end_mb'] / r['rss_after_ramp_mb'] - 1):+.1f} %)")
 targets = {}
 rp = next((r for r in rows if r["tool"] == "reprise" and "skipped" not in r), None)
 if rp:

@@ -5,13 +5,17 @@
 //!   known name does not allocate.
 //! - [`IssuedIds`] is shared by every worker of a run (`Arc`); it is touched once per
 //!   session (the claim) and otherwise only when a response names an id that is not the
-//!   virtual user's own — so its locks are off the hot path. Ids stay claimed for the whole
-//!   run: a response naming a finished session of another user is still cross-talk.
+//!   virtual user's own — so its locks are off the hot path.
+//! - Memory is bounded however long the run: ids are kept as 64-bit hashes, live sessions'
+//!   for as long as they last, ended sessions' for the last [`ENDED_KEPT`] ended (a response
+//!   naming a recently finished session of another user is still cross-talk; one naming a
+//!   session that ended long before is no longer recognised as ours). A hash collision —
+//!   odds around n²/2⁶⁵ for n ids — could make one fresh id look already claimed.
 
 use rustc_hash::FxHashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::collections::hash_map::RandomState;
+use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 /// The name that stands for every name past a cap.
@@ -60,17 +64,29 @@ impl Interner {
 }
 
 const SHARDS: usize = 16;
+/// Ended sessions' ids remembered, over all shards (~16 bytes each).
+pub const ENDED_KEPT: usize = 1 << 20;
+
+#[derive(Debug, Default)]
+struct Shard {
+    live: HashSet<u64>,
+    ended: HashSet<u64>,
+    /// `ended` in the order the sessions ended, to forget the oldest first.
+    order: VecDeque<u64>,
+}
 
 /// Session ids issued to the run's virtual users (one per recorded session replayed).
 #[derive(Debug)]
 pub struct IssuedIds {
-    shards: Vec<Mutex<HashSet<Box<str>>>>,
+    shards: Vec<Mutex<Shard>>,
+    keys: RandomState,
 }
 
 impl Default for IssuedIds {
     fn default() -> Self {
         IssuedIds {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashSet::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            keys: RandomState::new(),
         }
     }
 }
@@ -80,32 +96,47 @@ impl IssuedIds {
         Self::default()
     }
 
-    fn shard(&self, id: &str) -> &Mutex<HashSet<Box<str>>> {
-        let mut h = DefaultHasher::new();
-        id.hash(&mut h);
-        &self.shards[h.finish() as usize % SHARDS]
+    fn shard(&self, id: &str) -> (std::sync::MutexGuard<'_, Shard>, u64) {
+        let h = self.keys.hash_one(id);
+        let shard = self.shards[h as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        (shard, h)
     }
 
     /// Claims `id` for the caller; false when it was already issued to another user.
     pub fn claim(&self, id: &str) -> bool {
-        let mut set = self.shard(id).lock().unwrap_or_else(|p| p.into_inner());
-        if set.contains(id) {
-            false
-        } else {
-            set.insert(id.into())
-        }
+        let (mut s, h) = self.shard(id);
+        !s.ended.contains(&h) && s.live.insert(h)
     }
 
-    /// Whether `id` was issued to some user of the run.
+    /// Whether `id` was issued to some user of the run (live, or among the recently ended).
     pub fn contains(&self, id: &str) -> bool {
-        let set = self.shard(id).lock().unwrap_or_else(|p| p.into_inner());
-        set.contains(id)
+        let (s, h) = self.shard(id);
+        s.live.contains(&h) || s.ended.contains(&h)
+    }
+
+    /// The session that claimed `id` has ended: its id is remembered among the last
+    /// [`ENDED_KEPT`] ended, then forgotten.
+    pub fn release(&self, id: &str) {
+        let (mut s, h) = self.shard(id);
+        if s.live.remove(&h) && s.ended.insert(h) {
+            s.order.push_back(h);
+            while s.order.len() > ENDED_KEPT / SHARDS {
+                if let Some(old) = s.order.pop_front() {
+                    s.ended.remove(&old);
+                }
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .map(|s| {
+                let s = s.lock().unwrap_or_else(|p| p.into_inner());
+                s.live.len() + s.ended.len()
+            })
             .sum()
     }
 
@@ -148,5 +179,28 @@ mod tests {
         assert!(ids.claim("b"));
         assert!(ids.contains("a") && !ids.contains("c"));
         assert_eq!(ids.len(), 2);
+    }
+
+    #[test]
+    fn ended_ids_are_remembered_for_a_while_then_forgotten() {
+        let ids = IssuedIds::new();
+        assert!(ids.claim("first"));
+        ids.release("first");
+        assert!(
+            ids.contains("first"),
+            "a recently ended session is still ours"
+        );
+        assert!(!ids.claim("first"), "and cannot be claimed again");
+        ids.release("never claimed");
+        assert!(!ids.contains("never claimed"));
+        // end many more sessions than are kept: memory stays bounded, the oldest go
+        for i in 0..(ENDED_KEPT + ENDED_KEPT / 2) {
+            let id = format!("s{i}");
+            assert!(ids.claim(&id));
+            ids.release(&id);
+        }
+        assert!(ids.len() <= ENDED_KEPT, "{} kept", ids.len());
+        assert!(!ids.contains("first"), "the oldest ended id is forgotten");
+        assert!(ids.contains(&format!("s{}", ENDED_KEPT + ENDED_KEPT / 2 - 1)));
     }
 }

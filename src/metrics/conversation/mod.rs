@@ -522,7 +522,10 @@ impl Recorder {
     }
 
     /// A session ended after `duration` (first send → last response).
-    pub fn end_session(&mut self, _session: Session, ending: Ending<'_>, duration: Duration) {
+    pub fn end_session(&mut self, session: Session, ending: Ending<'_>, duration: Duration) {
+        if let Some(own) = &session.own {
+            self.issued.release(own);
+        }
         self.session_duration.record(duration);
         match ending {
             Ending::Completed => self.sessions.completed += 1,
