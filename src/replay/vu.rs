@@ -118,8 +118,8 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
             (Timing::Think, Some(dep_done)) => dep_done + w.speed.scale(step.gap),
             _ => start + w.speed.scale(step.offset),
         };
-        // a deadline already passed is not handed to the timer: tokio's wheel rounds it
-        // up to its next millisecond tick, which would hold a zero-think step up to 1 ms
+        // a deadline already passed: sent at once, without a timer entry or a select
+        // (zero-think replay), after collecting the responses that are already in
         if due <= Instant::now() {
             if w.stop.is_cancelled() {
                 run.aborted = Some("stopped");
