@@ -235,7 +235,7 @@ async fn an_idle_tls_connection_closed_with_close_notify_is_replaced() {
         tls,
     )
     .unwrap();
-    let c = Client::new(Arc::new(config)).unwrap();
+    let c = Client::new(Arc::new(config));
     assert_eq!(&ok(&get(&c, "/a").await).body[..], b"c0");
     let start = Instant::now();
     while log.lock().unwrap().closed < 1 && start.elapsed() < Duration::from_secs(5) {

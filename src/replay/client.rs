@@ -368,11 +368,12 @@ struct Failed {
 }
 
 impl Client {
-    pub fn new(config: Arc<ClientConfig>) -> Result<Client, Error> {
-        Ok(Client {
+    /// A user's client; the target was checked when its [`ClientConfig`] was made.
+    pub fn new(config: Arc<ClientConfig>) -> Client {
+        Client {
             config,
             idle: RefCell::new(Vec::new()),
-        })
+        }
     }
 
     /// Sends one request and reads its response to the end.

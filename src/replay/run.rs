@@ -13,7 +13,7 @@ use super::plan::Plan;
 use super::vu::{run_session, Worker};
 use super::{Config, Error, Workload};
 use crate::metrics::summary::{self, kind, RunInfo, SeriesPoint, Summary};
-use crate::metrics::{Failure, Recorder, Second};
+use crate::metrics::{Recorder, Second};
 use chrono::{SecondsFormat, Utc};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -369,35 +369,26 @@ async fn play<W: WorkerMeasure>(
         _ = w.stop.cancelled() => return,
     }
     w.rec.borrow_mut().user_started();
-    match client {
-        Err(e) => w.rec.borrow_mut().record_unsent(
-            0,
-            Failure {
-                kind: kind::CONNECT,
-                detail: e.to_string(),
-            },
-        ),
-        Ok(client) => match job {
-            Job::Open { session, .. } => {
-                run_session(w, &client, vu, &w.plan.sessions[session], start + at).await;
-            }
-            Job::Closed { user, quota, .. } => {
-                let mut k = 0u64;
-                while !w.stop.is_cancelled() && quota.is_none_or(|q| k < q) {
-                    let idx = order[((user + k * users) % order.len() as u64) as usize];
-                    let ended =
-                        run_session(w, &client, vu, &w.plan.sessions[idx], Instant::now()).await;
-                    k += 1;
-                    if ended == Some(kind::CONNECT) {
-                        // the target refuses connections: pause instead of spinning
-                        tokio::select! {
-                            _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
-                            _ = w.stop.cancelled() => {}
-                        }
+    match job {
+        Job::Open { session, .. } => {
+            run_session(w, &client, vu, &w.plan.sessions[session], start + at).await;
+        }
+        Job::Closed { user, quota, .. } => {
+            let mut k = 0u64;
+            while !w.stop.is_cancelled() && quota.is_none_or(|q| k < q) {
+                let idx = order[((user + k * users) % order.len() as u64) as usize];
+                let ended =
+                    run_session(w, &client, vu, &w.plan.sessions[idx], Instant::now()).await;
+                k += 1;
+                if ended == Some(kind::CONNECT) {
+                    // the target refuses connections: pause instead of spinning
+                    tokio::select! {
+                        _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
+                        _ = w.stop.cancelled() => {}
                     }
                 }
             }
-        },
+        }
     }
     w.rec.borrow_mut().user_ended();
 }

@@ -181,7 +181,7 @@ pub fn client_with(base: &str, timeout: Duration, headers: &[(&str, &str)]) -> C
         .collect();
     let tls = reprise::tls::client_config(None).unwrap();
     let config = ClientConfig::new(base, timeout, &headers, tls).unwrap();
-    Client::new(Arc::new(config)).unwrap()
+    Client::new(Arc::new(config))
 }
 
 pub fn client(base: &str) -> Client {
