@@ -2,12 +2,17 @@
 //!
 //! `cargo run --release --example trace_throughput [EXCHANGES]` (see `bench/trace.sh`).
 //! Writes EXCHANGES exchanges (default 200,000) of ~1 KiB of JSON each into a temporary
-//! file, reads them back, inspects the file, and prints rates and sizes.
+//! file, reads them back, inspects the file, and prints rates and sizes; then writes the
+//! first HAR_EXCHANGES of them (default 20,000) as a trace, as a HAR (`export-har`'s
+//! document, indented as it writes it, and compact) and as gzip of each, and prints the
+//! sizes side by side with the targets: the trace at most 10 % of the HAR, and smaller
+//! than the HAR gzip.
 
 use chrono::Utc;
 use reprise::inspect;
 use reprise::trace::{Body, Exchange, Footer, Header, Reader, Request, Response, Writer};
 use serde_json::json;
+use std::io::Write;
 use std::time::Instant;
 
 fn exchange(id: u64) -> Exchange {
@@ -64,6 +69,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
+    let har_n: u64 = std::env::var("HAR_EXCHANGES")
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("bench.trace.zst");
     let xs: Vec<Exchange> = (0..n).map(exchange).collect();
@@ -114,6 +123,60 @@ fn main() {
             n as f64 / d.as_secs_f64(),
             mb(stats.raw_bytes) / d.as_secs_f64(),
             d.as_secs_f64()
+        );
+    }
+    har_sizes(har_n.min(n), dir.path());
+}
+
+/// The same exchanges as `.trace.zst`, HAR and HAR gzip.
+fn har_sizes(n: u64, dir: &std::path::Path) {
+    let mut xs: Vec<Exchange> = (0..n).map(exchange).collect();
+    let path = dir.join("har_compare.trace.zst");
+    let mut w = Writer::create(&path, &Header::new(Default::default())).unwrap();
+    for x in &xs {
+        w.append(x).unwrap();
+    }
+    let trace = w
+        .finish(&Footer {
+            exchanges: n,
+            sessions: n / 8,
+            dropped: 0,
+        })
+        .unwrap()
+        .file_bytes;
+    let doc = reprise::har::export::document(&mut xs, "http://127.0.0.1:8000", "bench");
+    let pretty = serde_json::to_vec_pretty(&doc).unwrap();
+    let compact = serde_json::to_vec(&doc).unwrap();
+    let gzip = |b: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap().len() as u64
+    };
+    let (pretty_gz, compact_gz) = (gzip(&pretty), gzip(&compact));
+    let mb = |b: u64| b as f64 / 1e6;
+    let pct = |b: u64| 100.0 * trace as f64 / b as f64;
+    println!("same {n} exchanges as:");
+    println!("  .trace.zst          {:>8.2} MB", mb(trace));
+    for (what, bytes) in [
+        ("HAR (indented)", pretty.len() as u64),
+        ("HAR (compact)", compact.len() as u64),
+    ] {
+        let verdict = if pct(bytes) <= 10.0 { "met" } else { "MISSED" };
+        println!(
+            "  {what:<19} {:>8.2} MB   trace is {:>5.1} % of it (target <= 10 %: {verdict})",
+            mb(bytes),
+            pct(bytes)
+        );
+    }
+    for (what, bytes) in [
+        ("HAR gzip (indented)", pretty_gz),
+        ("HAR gzip (compact)", compact_gz),
+    ] {
+        let verdict = if trace < bytes { "met" } else { "MISSED" };
+        println!(
+            "  {what:<19} {:>8.2} MB   trace is {:>5.1} % of it (target < 100 %: {verdict})",
+            mb(bytes),
+            pct(bytes)
         );
     }
 }

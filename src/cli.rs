@@ -32,6 +32,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Run the mock Educational Agent API, or drive synthetic students against a target.
     Mock(MockArgs),
+    /// Turn a HAR file (DevTools, mitmproxy, Playwright, Charles…) into a .trace.zst recording.
+    ImportHar(ImportHarArgs),
+    /// Write a recording as a HAR 1.2 file for DevTools and other HAR viewers.
+    ExportHar(ExportHarArgs),
 }
 
 /// Parses `250ms`, `1.5s`, `2m`, `1h 30m` (humantime), or a bare number of seconds.
@@ -355,4 +359,51 @@ pub struct StudentsArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+// ---------------------------------------------------------------- import-har / export-har
+
+#[derive(Debug, Args)]
+pub struct ImportHarArgs {
+    /// The HAR file (.har, or gzip / zstd compressed: .har.gz, .zhar).
+    pub file: PathBuf,
+    /// The recording to create (refused if it exists), e.g. recordings/x.trace.zst.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Also import browser noise: static assets, CONNECT, WebSocket upgrades, status 0.
+    #[arg(long)]
+    pub keep_all: bool,
+    /// JSON pointer in a response body that issues a session id (repeatable; default
+    /// /thread_id).
+    #[arg(long = "session-response", value_name = "POINTER")]
+    pub session_response: Vec<String>,
+    /// JSON pointer in a request body that carries a session id (repeatable; default
+    /// /thread_id).
+    #[arg(long = "session-request", value_name = "POINTER")]
+    pub session_request: Vec<String>,
+    /// Path pattern whose `{name}` segment carries a session id (repeatable; default
+    /// /session/status/{thread_id}).
+    #[arg(long = "session-path", value_name = "PATTERN")]
+    pub session_path: Vec<String>,
+    /// Also redact this header (repeatable), as `record` does.
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
+    /// Redact the value at this JSON pointer in request and response bodies (repeatable).
+    #[arg(long = "redact-json", value_name = "POINTER")]
+    pub redact_json: Vec<String>,
+    /// Turn the default header redaction off (explicit --redact-* flags still apply).
+    #[arg(long)]
+    pub no_redact: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportHarArgs {
+    /// The recording (.trace.zst).
+    pub trace: PathBuf,
+    /// The HAR file to write (refused if it exists).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Origin of the exported URLs (default: the recording's upstream, else http://localhost).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
 }

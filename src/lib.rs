@@ -6,11 +6,13 @@
 //! Dependencies point one way: `trace`, `metrics`, `profile`, `mock`, `tls` use nothing of
 //! ours; `record` uses `trace`, `correlate`, `tls`; `replay` uses `trace`, `correlate`,
 //! `metrics`, `tls`;
-//! `report` uses `metrics`; only `cmd` uses everything.
+//! `report` uses `metrics`; `har` uses `trace`, `correlate` and `record`'s redaction; only
+//! `cmd` uses everything.
 
 pub mod cli;
 pub mod cmd;
 pub mod correlate;
+pub mod har;
 pub mod inspect;
 pub mod metrics;
 pub mod mock;

@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Mock(a) => cmd::mock::run(a),
+        Command::ImportHar(a) => cmd::har::import(a),
+        Command::ExportHar(a) => cmd::har::export(a),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -3,6 +3,7 @@
 //! unreadable files) become exit code 2 in `main`.
 
 pub mod demo;
+pub mod har;
 pub mod inspect;
 pub mod mock;
 pub mod record;

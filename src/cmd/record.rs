@@ -22,18 +22,7 @@ pub fn config(args: &RecordArgs) -> anyhow::Result<Config> {
     config.grace = args.grace;
     config.upstream_timeout = args.upstream_timeout;
     config.ca_cert = args.ca_cert.clone();
-    let mut redaction = if args.no_redact {
-        Redaction::none()
-    } else {
-        Redaction::default()
-    };
-    for h in &args.redact_headers {
-        redaction = redaction.header(h)?;
-    }
-    for p in &args.redact_json {
-        redaction = redaction.json_pointer(p)?;
-    }
-    config.redaction = redaction;
+    config.redaction = redaction(args.no_redact, &args.redact_headers, &args.redact_json)?;
     config.sessions = Rules::from_parts(
         &args.session_response,
         &args.session_request,
@@ -41,6 +30,27 @@ pub fn config(args: &RecordArgs) -> anyhow::Result<Config> {
     )?;
     config.queue = NonZeroUsize::new(crate::record::DEFAULT_QUEUE).expect("non-zero");
     Ok(config)
+}
+
+/// The redaction of `--no-redact`, `--redact-header` and `--redact-json` (shared with
+/// `import-har`).
+pub fn redaction(
+    no_redact: bool,
+    headers: &[String],
+    json: &[String],
+) -> anyhow::Result<Redaction> {
+    let mut redaction = if no_redact {
+        Redaction::none()
+    } else {
+        Redaction::default()
+    };
+    for h in headers {
+        redaction = redaction.header(h)?;
+    }
+    for p in json {
+        redaction = redaction.json_pointer(p)?;
+    }
+    Ok(redaction)
 }
 
 /// `recordings/<UTC timestamp>.trace.zst`.

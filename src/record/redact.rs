@@ -13,7 +13,7 @@
 
 use super::Error;
 use crate::correlate::session::check_pointer;
-use crate::trace::{Body, BodyData, Headers, REDACTED};
+use crate::trace::{Body, BodyData, Exchange, Headers, REDACTED};
 use serde_json::Value;
 
 /// Headers redacted unless [`Redaction::none`] is used.
@@ -104,6 +104,21 @@ impl Redaction {
                 }
             }
         }
+    }
+
+    /// Redacts a whole exchange: headers, body pointers, then every occurrence of a string
+    /// found at a pointer elsewhere in its bodies (the recorder and the HAR importer both
+    /// use this, so a recording and an imported HAR are redacted alike).
+    pub fn apply(&self, ex: &mut Exchange) {
+        self.apply_headers(&mut ex.req.headers);
+        let mut secrets = Vec::new();
+        self.apply_body(&mut ex.req.body, &mut secrets);
+        if let Some(r) = ex.res.as_mut() {
+            self.apply_headers(&mut r.headers);
+            self.apply_body(&mut r.body, &mut secrets);
+            self.scrub(&mut r.body, &secrets);
+        }
+        self.scrub(&mut ex.req.body, &secrets);
     }
 
     /// Replaces every occurrence of the known `secrets` in a body.

@@ -317,8 +317,8 @@ impl State {
 
 /// Turns a captured exchange into its trace record and session key.
 fn encode(c: Captured, enc: &Encoder) -> (Exchange, Option<String>) {
-    let mut req_body = Body::from_bytes(c.req_body.bytes(), c.req_body.len);
-    let mut res = c.res.map(|r| trace::Response {
+    let req_body = Body::from_bytes(c.req_body.bytes(), c.req_body.len);
+    let res = c.res.map(|r| trace::Response {
         status: r.status.as_u16(),
         headers: headers(&r.headers),
         body: Body::from_bytes(r.body.bytes(), r.body.len),
@@ -330,19 +330,9 @@ fn encode(c: Captured, enc: &Encoder) -> (Exchange, Option<String>) {
         req_body.json(),
         res.as_ref().and_then(|r| r.body.json()),
     );
-    let mut req_headers = headers(&c.req_headers);
-    enc.redaction.apply_headers(&mut req_headers);
-    let mut secrets = Vec::new();
-    enc.redaction.apply_body(&mut req_body, &mut secrets);
-    if let Some(r) = res.as_mut() {
-        enc.redaction.apply_headers(&mut r.headers);
-        enc.redaction.apply_body(&mut r.body, &mut secrets);
-        enc.redaction.scrub(&mut r.body, &secrets);
-    }
-    enc.redaction.scrub(&mut req_body, &secrets);
     let sent_at = enc.start_wall
         + chrono::Duration::from_std(c.t).unwrap_or_else(|_| chrono::Duration::zero());
-    let exchange = Exchange {
+    let mut exchange = Exchange {
         id: c.id,
         session: session.clone(),
         conn: c.conn,
@@ -354,7 +344,7 @@ fn encode(c: Captured, enc: &Encoder) -> (Exchange, Option<String>) {
             method: c.method.to_string(),
             path,
             query: c.uri.query().map(str::to_string),
-            headers: req_headers,
+            headers: headers(&c.req_headers),
             body: req_body,
         },
         res,
@@ -363,6 +353,7 @@ fn encode(c: Captured, enc: &Encoder) -> (Exchange, Option<String>) {
             message: f.message,
         }),
     };
+    enc.redaction.apply(&mut exchange);
     (exchange, session)
 }
 
