@@ -144,11 +144,17 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Har, Error> {
             _ => n.clone(),
         }
     });
+    // mitmproxy times `connect` and `ssl` on the server connection, which it opens before
+    // the request starts (or while it waits for the response), yet adds them to `time`:
+    // its exchanges end at `startedDateTime` + send + wait + receive.
+    let connect_outside = creator_name
+        .as_deref()
+        .is_some_and(|n| n.eq_ignore_ascii_case("mitmproxy"));
     let entries = entries
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            entry(i, e).map_err(|(field, reason)| Error::Entry {
+            entry(i, e, connect_outside).map_err(|(field, reason)| Error::Entry {
                 path: path.to_path_buf(),
                 index: i,
                 field,
@@ -177,7 +183,7 @@ fn bad(field: &str, reason: impl Into<String>) -> Bad {
     (field.to_string(), reason.into())
 }
 
-fn entry(index: usize, v: &Value) -> Result<Entry, Bad> {
+fn entry(index: usize, v: &Value, connect_outside: bool) -> Result<Entry, Bad> {
     let e = v.as_object().ok_or_else(|| bad("", "not an object"))?;
     let started = match e.get("startedDateTime") {
         Some(Value::String(s)) => date(s).ok_or_else(|| {
@@ -196,7 +202,11 @@ fn entry(index: usize, v: &Value) -> Result<Entry, Bad> {
             .and_then(Value::as_f64)
             .filter(|x| x.is_finite() && *x >= 0.0)
     };
+    let exchange_phases = ["send", "wait", "receive"].map(|p| timing(p));
     let time_ms = match e.get("time").and_then(Value::as_f64) {
+        Some(_) if connect_outside && exchange_phases.iter().all(Option::is_some) => {
+            exchange_phases.iter().flatten().sum()
+        }
         Some(t) if t.is_finite() && t >= 0.0 => t,
         _ => {
             let parts = ["blocked", "dns", "connect", "send", "wait", "receive"];
@@ -526,6 +536,22 @@ mod tests {
         let har = one(e).unwrap();
         let r = har.entries[0].response.as_ref().unwrap();
         assert!(r.truncated && r.body_len == 100 && r.body.is_empty());
+    }
+
+    #[test]
+    fn mitmproxy_connect_time_is_not_part_of_the_exchange() {
+        let mut e = base();
+        e["time"] = json!(19.5);
+        e["timings"] = json!({"connect": 7.0, "ssl": -1, "send": 0.5, "wait": 10, "receive": 2});
+        let har = json!({"log": {"creator": {"name": "mitmproxy", "version": "11"}, "entries": [e.clone()]}});
+        let read = |h: &Value| parse(Path::new("m.har"), h.to_string().as_bytes()).unwrap();
+        assert_eq!(read(&har).entries[0].time_us, 12_500);
+        let other = json!({"log": {"creator": {"name": "Firefox"}, "entries": [e]}});
+        assert_eq!(
+            read(&other).entries[0].time_us,
+            19_500,
+            "others' `time` is trusted"
+        );
     }
 
     #[test]
