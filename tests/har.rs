@@ -23,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reprise");
 
+/// The two real-tool tests measure think times: they run one at a time, so one's Chromium
+/// or mitmdump does not take the other's CPU on a 2-core machine.
+static TIMED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn reprise(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("reprise runs")
 }
@@ -289,6 +293,7 @@ impl Drop for Mitmdump {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mitmdump_har_of_the_students_replays_with_its_think_times() {
+    let _one_at_a_time = TIMED.lock().await;
     let exe = on_path("mitmdump");
     if !have(
         "mitmdump",
@@ -356,6 +361,7 @@ fn browser_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playwright_browser_har_replays_and_its_export_opens_in_playwright() {
+    let _one_at_a_time = TIMED.lock().await;
     let Some((node, chromium)) = browser_tools("playwright") else {
         return;
     };
