@@ -251,6 +251,11 @@ impl Mitmdump {
             .stderr(out)
             .spawn()
             .expect("mitmdump starts");
+        // Owned at once, so a failed start still ends the child (Drop).
+        let mut mitm = Mitmdump {
+            child,
+            url: String::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -260,10 +265,8 @@ impl Mitmdump {
                     .next()
                     .unwrap()
                     .trim_end_matches('.');
-                return Mitmdump {
-                    child,
-                    url: format!("http://{addr}"),
-                };
+                mitm.url = format!("http://{addr}");
+                return mitm;
             }
             assert!(Instant::now() < deadline, "mitmdump did not start:\n{text}");
             std::thread::sleep(Duration::from_millis(50));

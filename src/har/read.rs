@@ -202,7 +202,7 @@ fn entry(index: usize, v: &Value, connect_outside: bool) -> Result<Entry, Bad> {
             .and_then(Value::as_f64)
             .filter(|x| x.is_finite() && *x >= 0.0)
     };
-    let exchange_phases = ["send", "wait", "receive"].map(|p| timing(p));
+    let exchange_phases = ["send", "wait", "receive"].map(&timing);
     let time_ms = match e.get("time").and_then(Value::as_f64) {
         Some(_) if connect_outside && exchange_phases.iter().all(Option::is_some) => {
             exchange_phases.iter().flatten().sum()
