@@ -230,6 +230,10 @@ pub struct ReplayArgs {
     /// Worker threads (default: one per core, one fewer when the target is on this machine).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Keep the live exchanges of the first N users in REPORT/sample.trace.zst (for
+    /// `export-har`, `inspect`); at most 20,000 exchanges per worker.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_sample: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -734,3 +734,77 @@ fn bad_input_is_exit_2_naming_the_entry_and_field() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("none.trace.zst"));
 }
+
+/// `replay --keep-sample N` keeps the first N users' live exchanges, which `export-har`
+/// writes as HAR: the requests name the live ids the mock issued, exactly as it got them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replays_per_user_sample_exports_with_the_live_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = session("s1", T, 1, 0, &[(30, 5), (60, 5)]);
+    rec.extend(session(
+        "s2",
+        "9b2e4f7a-1c3d-4e5f-8a9b-0c1d2e3f4a5b",
+        10,
+        5,
+        &[(40, 5)],
+    ));
+    let trace = write_trace(dir.path(), &rec);
+    let fresh = mock_with(mock::Config::default()).await;
+    let report = dir.path().join("run");
+    let args = [
+        "replay",
+        trace.to_str().unwrap(),
+        "--target",
+        &fresh.url(),
+        "--users",
+        "3",
+        "--duration",
+        "1500ms",
+        "--keep-sample",
+        "2",
+        "--report",
+        report.to_str().unwrap(),
+    ]
+    .map(String::from);
+    let out = tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let sample = report.join("sample.trace.zst");
+    let har = dir.path().join("sample.har");
+    let out = reprise(&[
+        "export-har",
+        sample.to_str().unwrap(),
+        "-o",
+        har.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+    assert_har_1_2(&doc);
+    let sampled = har_sessions(&har);
+    assert!(!sampled.is_empty());
+    let live = by_thread(&fresh.log().entries());
+    for (thread, reqs) in &sampled {
+        let got = &live[thread];
+        assert!(
+            got[0].issued.as_deref() == Some(thread.as_str()),
+            "a live id"
+        );
+        let names: Vec<&str> = reqs.iter().map(|r| r.endpoint.as_str()).collect();
+        let seen: Vec<&str> = got.iter().map(|e| e.endpoint.template()).collect();
+        assert_eq!(names, seen, "session {thread} as the mock received it");
+    }
+    for e in doc["log"]["entries"].as_array().unwrap() {
+        let s = e["_session"].as_str().unwrap();
+        assert!(
+            s.starts_with("vu0:") || s.starts_with("vu1:"),
+            "{s}: only users 0 and 1"
+        );
+    }
+    assert!(live.len() > sampled.len(), "user 2 is not in the sample");
+}

@@ -14,7 +14,7 @@ use crate::report::{self, Outcome, Thresholds};
 use crate::trace;
 use anyhow::{bail, Context};
 use http::{HeaderName, HeaderValue};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -113,10 +113,14 @@ pub fn execute_with(
         ..Default::default()
     };
     check_open_files(config)?;
+    let measure = Arc::new(replay::sample::Sampled::new(
+        replay::conversation::Conversation::new(measures),
+        config.keep_sample,
+    ));
     let mut summary = match replay::run(
         plan,
         config,
-        Arc::new(replay::conversation::Conversation::new(measures)),
+        measure.clone(),
         cancel,
         |p| eprintln!("{}", console::live_line(p)),
         info,
@@ -137,11 +141,42 @@ pub fn execute_with(
     }
     print!("{}", report::render_verdicts(&summary.thresholds));
     println!("report: {}", written.html().display());
+    if config.keep_sample > 0 {
+        write_sample(&measure.take(), &config.target, &out.dir)?;
+    }
     Ok(match outcome {
         Outcome::Met => Exit::Ok,
         Outcome::ThresholdFailed => Exit::ThresholdFailed,
         Outcome::Aborted => Exit::Aborted,
     })
+}
+
+/// Writes the sampled users' exchanges to `DIR/sample.trace.zst` (`--keep-sample`).
+fn write_sample(exchanges: &[trace::Exchange], target: &str, dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join("sample.trace.zst");
+    let mut source = serde_json::Map::new();
+    source.insert("upstream".into(), target.into());
+    source.insert("sample".into(), "replay".into());
+    let mut w = trace::Writer::create(&path, &trace::Header::new(source))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut sessions = std::collections::HashSet::new();
+    for ex in exchanges {
+        w.append(ex).map_err(|e| anyhow::anyhow!("{e}"))?;
+        sessions.extend(ex.session.as_deref());
+    }
+    w.finish(&trace::Footer {
+        exchanges: exchanges.len() as u64,
+        sessions: sessions.len() as u64,
+        dropped: 0,
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "sample: {} ({} exchanges; reprise export-har {} -o sample.har)",
+        path.display(),
+        exchanges.len(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// Raises the open-files limit to the hard limit and, for closed users, refuses to start a
@@ -259,6 +294,7 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
     };
     c.workers = args.workers;
     c.ca_cert = args.ca_cert.clone();
+    c.keep_sample = args.keep_sample;
     Ok(c)
 }
 

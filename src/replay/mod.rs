@@ -32,6 +32,7 @@ pub mod limits;
 pub mod plan;
 pub mod rewrite;
 mod run;
+pub mod sample;
 pub mod timer;
 mod vu;
 
@@ -161,6 +162,9 @@ pub struct Config {
     /// PEM file of CA certificates trusted for an `https://` target, besides the webpki
     /// roots (`--ca-cert`).
     pub ca_cert: Option<PathBuf>,
+    /// Users (or arrivals) `0..keep_sample` whose live exchanges the command writes to
+    /// `sample.trace.zst` ([`sample`]); 0 keeps none.
+    pub keep_sample: u64,
 }
 
 impl Config {
@@ -178,6 +182,7 @@ impl Config {
             shard: None,
             workers: 0,
             ca_cert: None,
+            keep_sample: 0,
         }
     }
 }
