@@ -225,8 +225,19 @@ pub struct ReplayArgs {
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
     /// Run only shard i of n (0-based): users (or arrivals) whose number is i modulo n.
-    #[arg(long, value_name = "i/n")]
+    /// `auto/N` (or `auto`) takes i from the engine: JOB_COMPLETION_INDEX (Kubernetes
+    /// Indexed Job) or SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (Slurm array job).
+    #[arg(long, value_name = "i/n|auto[/N]")]
     pub shard: Option<String>,
+    /// Wait until this instant (RFC 3339, e.g. 2026-12-01T22:00:00Z, or +DURATION from
+    /// now) before starting, with a countdown on stderr; the measured start skew goes into
+    /// summary.json. Give every shard of a run the same instant.
+    #[arg(long, value_name = "RFC3339|+DURATION")]
+    pub start_at: Option<String>,
+    /// How long past --start-at a run may still start (late); past that it is refused
+    /// (exit 2).
+    #[arg(long, default_value = "5s", value_parser = parse_duration, requires = "start_at")]
+    pub start_tolerance: Duration,
     /// Worker threads (default: one per core, one fewer when the target is on this machine).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -259,6 +270,10 @@ pub struct ReportArgs {
     /// A profile whose thresholds are evaluated (with any --threshold).
     #[arg(long)]
     pub profile: Option<PathBuf>,
+    /// Judge a merge with missing shards on the shards present (by default it is
+    /// incomplete: exit 3, never "passed").
+    #[arg(long)]
+    pub allow_missing: bool,
 }
 
 // ---------------------------------------------------------------- mock

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod correlate;
+pub mod engine;
 pub mod har;
 pub mod inspect;
 pub mod metrics;

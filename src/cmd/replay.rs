@@ -6,6 +6,7 @@
 
 use super::Exit;
 use crate::cli::{ReplayArgs, TimingArg};
+use crate::engine::{shard, start};
 use crate::metrics::conversation;
 use crate::metrics::summary::RunInfo;
 use crate::profile::{self, Profile, Settings};
@@ -28,6 +29,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
     };
     let thresholds = Thresholds::parse_all(&settings.thresholds)?;
     let config = config(&args, &settings)?;
+    let start = common_start(&args)?;
     let plan = Arc::new(load_plan(&args.files, &settings.correlation)?);
     eprintln!(
         "replaying {} sessions ({} exchanges, {} endpoints) against {}",
@@ -46,6 +48,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
         recordings: args.files.iter().map(|f| f.display().to_string()).collect(),
         thresholds,
         profile: args.profile.as_ref().map(|p| p.display().to_string()),
+        start,
     };
     execute_with(
         plan,
@@ -80,6 +83,23 @@ pub struct Output {
     pub thresholds: Thresholds,
     /// Profile file, for the summary.
     pub profile: Option<String>,
+    /// `--start-at`: wait for it before the run, record the measured skew.
+    pub start: Option<start::Common>,
+}
+
+/// `--start-at` / `--start-tolerance`, checked now (bad syntax, or already too late: exit 2
+/// before the recording is even read).
+fn common_start(args: &ReplayArgs) -> anyhow::Result<Option<start::Common>> {
+    let Some(spec) = &args.start_at else {
+        return Ok(None);
+    };
+    let at = start::StartAt::parse(spec)?.instant(chrono::Utc::now());
+    let common = start::Common {
+        at,
+        tolerance: args.start_tolerance,
+    };
+    common.check()?;
+    Ok(Some(common))
 }
 
 /// Runs a plan, prints progress and the table, writes the report directory; the exit code
@@ -117,6 +137,9 @@ pub fn execute_with(
         replay::conversation::Conversation::new(measures),
         config.keep_sample,
     ));
+    if let Some(start) = &out.start {
+        start.wait()?;
+    }
     let mut summary = match replay::run(
         plan,
         config,
@@ -132,6 +155,12 @@ pub fn execute_with(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(start) = &out.start {
+        start.record(&mut summary.run);
+        if let Some(skew) = summary.run.start_skew_ms {
+            eprintln!("start skew (actual - intended start): {skew:.3} ms");
+        }
+    }
     let (written, outcome) = report::finish(&mut summary, &out.thresholds, &out.dir)
         .with_context(|| format!("writing the report to {}", out.dir.display()))?;
     println!("\n{}", console::table(&summary));
@@ -289,7 +318,10 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
         })
         .collect::<anyhow::Result<_>>()?;
     c.shard = match &args.shard {
-        Some(s) => Some(s.parse().map_err(anyhow::Error::msg)?),
+        Some(s) => Some(
+            s.parse::<shard::Spec>()?
+                .resolve(s, |k| std::env::var(k).ok())?,
+        ),
         None => None,
     };
     c.workers = args.workers;

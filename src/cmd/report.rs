@@ -62,6 +62,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
         summary.run.profile = Some(path.display().to_string());
     }
     summary.thresholds = thresholds.evaluate(&summary);
+    report::shards::judge(&mut summary, args.allow_missing);
     let written = report::write_all(&summary, &out)
         .with_context(|| format!("writing the report to {}", out.display()))?;
 

@@ -69,6 +69,51 @@ pub struct RunInfo {
     /// Names of the summaries merged into this one (empty for a single run).
     #[serde(default)]
     pub merged_from: Vec<String>,
+    /// The common start asked for with `--start-at` (RFC 3339, µs); absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// Measured start skew, `started_at` − `start_at` in ms (positive: late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_skew_ms: Option<f64>,
+    /// A merge of shards: which were expected, merged, missing or failed, and the spread
+    /// of their start skews. Absent for a single run and for a merge of unsharded runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Shards>,
+}
+
+/// The shards of a split run, as the merge found them (from each summary's `shard` `i/n`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Shards {
+    /// `n`: how many shards the run was split into.
+    pub count: u64,
+    /// Indices of the shards whose summaries were merged, ascending.
+    pub merged: Vec<u64>,
+    /// Indices with no summary (the shard crashed, was refused, or never ran), ascending.
+    pub missing: Vec<u64>,
+    /// Shards whose summary says the run was aborted.
+    pub failed: Vec<FailedShard>,
+    /// Spread of the merged shards' measured start skews; absent without `--start-at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_skew: Option<SkewSpread>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FailedShard {
+    pub index: u64,
+    pub reason: String,
+}
+
+/// Start skews (actual − intended start, ms) over the shards that measured one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SkewSpread {
+    /// Shards that measured a skew.
+    pub shards: u64,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    /// The largest skew (the latest shard).
+    pub p100_ms: f64,
+    /// `p100_ms − min_ms`: how far apart the shards started.
+    pub spread_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,6 +58,7 @@ pub fn render_summary(s: &Summary) -> String {
             String::new()
         }
     );
+    out.push_str(&render_shards(s));
     let _ = writeln!(
         out,
         "{} requests, {} failed ({}), {}, lag p99 {}\n",
@@ -136,4 +137,42 @@ mod tests {
         );
         assert_eq!(render_verdicts(&[]), "");
     }
+}
+
+/// The start and the shards of a run, when it had them: `shards: 4 of 4 merged | missing:
+/// none | failed: none | start skew p50 1.2 ms, p100 3.4 ms (spread 2.2 ms)`.
+fn render_shards(s: &Summary) -> String {
+    let r = &s.run;
+    let mut out = String::new();
+    if let Some(sh) = &r.shards {
+        let list = |v: &mut dyn Iterator<Item = u64>| {
+            let v: Vec<String> = v.map(|i| format!("{i}/{}", sh.count)).collect();
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let _ = write!(
+            out,
+            "shards: {} of {} merged | missing: {} | failed: {}",
+            sh.merged.len(),
+            sh.count,
+            list(&mut sh.missing.iter().copied()),
+            list(&mut sh.failed.iter().map(|f| f.index)),
+        );
+        if let Some(k) = &sh.start_skew {
+            let _ = write!(
+                out,
+                " | start skew p50 {}, p100 {} (spread {})",
+                format::ms(k.p50_ms),
+                format::ms(k.p100_ms),
+                format::ms(k.spread_ms)
+            );
+        }
+        out.push('\n');
+    } else if let (Some(at), Some(skew)) = (&r.start_at, r.start_skew_ms) {
+        let _ = writeln!(out, "start at {at}: skew {}", format::ms(skew));
+    }
+    out
 }

@@ -139,7 +139,8 @@ pub fn seeded(seed: u64) -> Summary {
     build("fixture", &samples, &users, 50, seed, None)
 }
 
-/// The same samples as [`seeded`], dealt round-robin to `n` summaries (`shard i/n`).
+/// The same samples as [`seeded`], dealt round-robin to `n` summaries (`shard i/n`, i from 0
+/// as `--shard` counts).
 pub fn seeded_shards(seed: u64, n: usize) -> Vec<Summary> {
     let (samples, users) = samples(seed);
     (0..n)
@@ -156,7 +157,7 @@ pub fn seeded_shards(seed: u64, n: usize) -> Vec<Summary> {
                 &share,
                 total_users,
                 seed,
-                Some(format!("{}/{n}", i + 1)),
+                Some(format!("{i}/{n}")),
             )
         })
         .collect()
@@ -332,6 +333,7 @@ fn build(
             seed,
             shard,
             merged_from: Vec::new(),
+            ..Default::default()
         },
         totals: Totals {
             requests,

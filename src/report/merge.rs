@@ -9,6 +9,8 @@
 //!   p99s, and the worst shard is what a reader needs to see).
 //! - Derived figures (rates, rps, divergence rates) are recomputed from merged counts.
 //! - Threshold verdicts are dropped: the caller re-evaluates them on the merged figures.
+//! - Shards are checked first ([`super::shards::coverage`]): the merged `run.shards` lists
+//!   the missing and failed ones and the spread of the start skews.
 
 use super::Error;
 use crate::metrics::summary::{
@@ -23,12 +25,15 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
     let Some((_, first)) = parts.first() else {
         return Err(Error::Merge("no summary to merge".into()));
     };
+    let shards = super::shards::coverage(parts)?;
     if parts.len() == 1 {
         let mut only = first.clone();
         only.thresholds.clear();
+        only.run.shards = shards;
         return Ok(only);
     }
-    let run = run_info(name, parts);
+    let mut run = run_info(name, parts);
+    run.shards = shards;
     let mut totals = Totals::default();
     let mut endpoints: BTreeMap<String, EndpointStats> = BTreeMap::new();
     let mut failures: BTreeMap<(String, String, String), FailureRow> = BTreeMap::new();
@@ -201,6 +206,10 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
         seed: first.seed,
         shard: None,
         merged_from: parts.iter().map(|(n, _)| n.clone()).collect(),
+        start_at: Some(same_or_join(&|r| r.start_at.clone().unwrap_or_default()))
+            .filter(|s| !s.is_empty()),
+        start_skew_ms: None,
+        shards: None,
     }
 }
 

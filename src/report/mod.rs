@@ -20,6 +20,7 @@ pub mod fixture;
 mod format;
 mod html;
 mod merge;
+pub mod shards;
 pub mod thresholds;
 
 pub use console::{render_summary, render_verdicts};

@@ -615,11 +615,66 @@ fn settings(h: &mut String, s: &Summary) {
     if !r.merged_from.is_empty() {
         items.push(("Merged from", r.merged_from.join(", ")));
     }
+    items.extend(start_and_shards(r));
     h.push_str("<section id=\"settings\"><h2>Run settings</h2>\n<div class=\"card\"><dl class=\"settings\">\n");
     for (k, v) in items {
         let _ = writeln!(h, "<div><dt>{k}</dt><dd>{}</dd></div>", esc(&v));
     }
     h.push_str("</dl></div></section>\n");
+}
+
+/// Run-settings rows for `--start-at` and a merge of shards (missing, failed, skew spread).
+fn start_and_shards(r: &crate::metrics::summary::RunInfo) -> Vec<(&'static str, String)> {
+    let mut items = Vec::new();
+    if let Some(at) = &r.start_at {
+        items.push(("Common start", human_time(at)));
+    }
+    if let Some(skew) = r.start_skew_ms {
+        items.push(("Start skew", ms(skew)));
+    }
+    if let Some(sh) = &r.shards {
+        let list = |v: Vec<u64>| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.iter()
+                    .map(|i| format!("{i}/{}", sh.count))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        items.push((
+            "Shards merged",
+            format!("{} of {}", sh.merged.len(), sh.count),
+        ));
+        items.push(("Missing shards", list(sh.missing.clone())));
+        items.push((
+            "Failed shards",
+            if sh.failed.is_empty() {
+                "none".to_string()
+            } else {
+                sh.failed
+                    .iter()
+                    .map(|f| format!("{}/{} ({})", f.index, sh.count, f.reason))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ));
+        if let Some(k) = &sh.start_skew {
+            items.push((
+                "Start skew",
+                format!(
+                    "min {}, p50 {}, p100 {}, spread {} ({} shards)",
+                    ms(k.min_ms),
+                    ms(k.p50_ms),
+                    ms(k.p100_ms),
+                    ms(k.spread_ms),
+                    k.shards
+                ),
+            ));
+        }
+    }
+    items
 }
 
 /// The chart data: parallel arrays, one entry per second.
