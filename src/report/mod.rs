@@ -6,7 +6,8 @@
 //!
 //! # Invariants
 //! - [`write_all`] writes every file or returns the first error; it never leaves a report
-//!   directory without its `summary.json` when it reports success.
+//!   directory without its `summary.json` when it reports success, and `summary.json`
+//!   appears whole (renamed into place), last.
 //! - [`load`] refuses a file that is not a reprise summary or has a newer schema version,
 //!   with an error naming the file.
 //! - Rendering never fails on missing data (empty endpoints, no series, no conversation
@@ -119,11 +120,16 @@ pub fn write_all(summary: &Summary, dir: &Path) -> Result<Written, Error> {
     let mut written = Vec::new();
     for (name, text) in files {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| Error::Io {
-            path: path.clone(),
-            action: "write",
-            source,
-        })?;
+        // written beside and renamed into place, so a reader polling a shared volume for
+        // `summary.json` (a merge waiting for its shards) never reads half a file
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                action: "write",
+                source,
+            })?;
         written.push(path);
     }
     Ok(Written {
