@@ -150,12 +150,12 @@ pub fn seeded_shards(seed: u64, n: usize) -> Vec<Summary> {
                 .iter()
                 .map(|u| u / n as u64 + u64::from((*u % n as u64) > i as u64))
                 .collect();
-            let total_users = 50 / n as u64 + u64::from((50 % n) > i);
             build(
                 &format!("fixture-{}-of-{n}", i + 1),
                 &part,
                 &share,
-                total_users,
+                // a shard's summary describes the whole test's workload, as replay writes it
+                50,
                 seed,
                 Some(format!("{i}/{n}")),
             )

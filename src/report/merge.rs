@@ -168,7 +168,12 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
         _ => None,
     };
     let longest = runs.iter().map(|r| r.duration_s).fold(0.0, f64::max);
-    let workload =
+    // A shard's summary describes the whole test's workload (its `shard` says which part
+    // it ran): shards of one run share it. Separate runs side by side add up.
+    let sharded = runs.iter().all(|r| r.shard.is_some());
+    let workload = if sharded {
+        first.workload.clone()
+    } else {
         runs.iter()
             .skip(1)
             .fold(first.workload.clone(), |acc, r| match (acc, &r.workload) {
@@ -186,7 +191,8 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
                     multiply: multiply + m,
                 },
                 (acc, _) => acc,
-            });
+            })
+    };
     let reasons: Vec<String> = runs.iter().filter_map(|r| r.abort_reason.clone()).collect();
     RunInfo {
         name: name.to_string(),
