@@ -6,8 +6,8 @@
 //! Dependencies point one way: `trace`, `metrics`, `profile`, `mock`, `tls` use nothing of
 //! ours; `record` uses `trace`, `correlate`, `tls`; `replay` uses `trace`, `correlate`,
 //! `metrics`, `tls`;
-//! `report` uses `metrics`; `har` uses `trace`, `correlate` and `record`'s redaction; only
-//! `cmd` uses everything.
+//! `report` uses `metrics`; `har` uses `trace`, `correlate` and `record`'s redaction;
+//! `engine` uses `replay` and `metrics`; only `cmd` uses everything.
 
 pub mod cli;
 pub mod cmd;

@@ -7,6 +7,13 @@ use reprise::report::{self, fixture};
 use shard_util::*;
 use std::time::{Duration, Instant};
 
+/// `--shard` spec, the engine's variables, what is expected (shard or message).
+type Case = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+);
+
 /// `reprise replay` of `rec` against `url` with 4 users (the recording once between them)
 /// and `extra` flags, on a blocking thread while the mock serves.
 async fn replay(
@@ -58,7 +65,7 @@ async fn shard_auto_takes_the_index_from_the_engine() {
             ("SLURM_ARRAY_TASK_MIN", "1"),
         ]
     };
-    let cases: [(&str, Vec<(&str, &str)>, &str); 4] = [
+    let cases: [Case; 4] = [
         ("auto", slurm("1"), "0/4"),
         ("auto/4", slurm("2"), "1/4"),
         ("auto", slurm("3"), "2/4"),
@@ -91,7 +98,7 @@ async fn shard_auto_without_or_with_a_bad_engine_is_bad_input() {
     let mock = mock().await;
     let url = mock.url();
     let dir = tmp.path().join("r");
-    let cases: [(&str, Vec<(&str, &str)>, &str); 5] = [
+    let cases: [Case; 5] = [
         (
             "auto",
             vec![],

@@ -115,30 +115,6 @@ pub fn render_summary(s: &Summary) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdicts_align_and_mark() {
-        let v = |expr: &str, ok: bool, observed: &str| Verdict {
-            expr: expr.into(),
-            value: Some(1.0),
-            ok,
-            observed: observed.into(),
-        };
-        let text = render_verdicts(&[
-            v("p95 < 5s", true, "4.21s"),
-            v("error_rate < 0.1%", false, "1.20%"),
-        ]);
-        assert_eq!(
-            text,
-            "Thresholds: 1/2 met\n  ✅ p95 < 5s            4.21s\n  ❌ error_rate < 0.1%   1.20%\n"
-        );
-        assert_eq!(render_verdicts(&[]), "");
-    }
-}
-
 /// The start and the shards of a run, when it had them: `shards: 4 of 4 merged | missing:
 /// none | failed: none | start skew p50 1.2 ms, p100 3.4 ms (spread 2.2 ms)`.
 fn render_shards(s: &Summary) -> String {
@@ -175,4 +151,28 @@ fn render_shards(s: &Summary) -> String {
         let _ = writeln!(out, "start at {at}: skew {}", format::ms(skew));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_align_and_mark() {
+        let v = |expr: &str, ok: bool, observed: &str| Verdict {
+            expr: expr.into(),
+            value: Some(1.0),
+            ok,
+            observed: observed.into(),
+        };
+        let text = render_verdicts(&[
+            v("p95 < 5s", true, "4.21s"),
+            v("error_rate < 0.1%", false, "1.20%"),
+        ]);
+        assert_eq!(
+            text,
+            "Thresholds: 1/2 met\n  ✅ p95 < 5s            4.21s\n  ❌ error_rate < 0.1%   1.20%\n"
+        );
+        assert_eq!(render_verdicts(&[]), "");
+    }
 }
