@@ -4,7 +4,8 @@
 //! - Counts add; every histogram merges through its lossless encoding
 //!   ([`HistSummary::merged`]), so a merged percentile equals the percentile of all samples
 //!   together — never an average of percentiles.
-//! - Series points align on their wall-clock second `t`; points of the same second add.
+//! - Series points align on their wall-clock second `t`; points of the same second add,
+//!   one second at a time ([`series_point`]).
 //!   A point's `lag_p99_ms` is the largest of the shards' (a p99 cannot be rebuilt from
 //!   p99s, and the worst shard is what a reader needs to see).
 //! - Derived figures (rates, rps, divergence rates) are recomputed from merged counts.
@@ -17,7 +18,7 @@ use crate::metrics::summary::{
     Conversation, EndpointStats, FailureRow, RunInfo, SeriesPoint, Sessions, Summary, Totals,
     Workload,
 };
-use crate::metrics::{conversation, HistSummary};
+use crate::metrics::{conversation, Hist, HistSummary};
 use std::collections::BTreeMap;
 
 /// Merges `parts` (name, summary) into one summary named `name`.
@@ -38,13 +39,15 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
     let mut endpoints: BTreeMap<String, EndpointStats> = BTreeMap::new();
     let mut failures: BTreeMap<(String, String, String), FailureRow> = BTreeMap::new();
     let mut sessions = Sessions::default();
-    let mut series: BTreeMap<i64, SeriesPoint> = BTreeMap::new();
+    // the parts' points of each second, merged second by second after the loop
+    let mut by_second: BTreeMap<i64, Vec<(&str, &SeriesPoint)>> = BTreeMap::new();
     let mut conversation = Conversation::default();
     let mut peaks = 0;
+    let mut hists = Hists::default();
 
     for (part, s) in parts {
         let ctx = |what: &str| format!("{part}: {what}");
-        add_totals(&mut totals, &s.totals, &ctx("totals"))?;
+        add_totals(&mut totals, &s.totals, &mut hists, &ctx("totals"))?;
         peaks += s.totals.peak_users;
         for e in &s.endpoints {
             let m = endpoints
@@ -58,8 +61,14 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
             m.requests += e.requests;
             m.failures += e.failures;
             m.bytes_received += e.bytes_received;
-            m.latency = hist(&m.latency, &e.latency, &ctx(&e.name))?;
-            m.ttfb = hist(&m.ttfb, &e.ttfb, &ctx(&e.name))?;
+            hists.add(Key::Endpoint(e.name.clone(), LATENCY), &e.latency, || {
+                ctx(&e.name)
+            })?;
+            hists.add(
+                Key::Endpoint(e.name.clone(), TTFB),
+                &e.ttfb,
+                || ctx(&e.name),
+            )?;
         }
         for f in &s.failures {
             let key = (f.endpoint.clone(), f.kind.clone(), f.detail.clone());
@@ -78,23 +87,25 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
             &mut sessions.aborted_by_reason,
             &s.sessions.aborted_by_reason,
         );
-        sessions.duration = hist(&sessions.duration, &s.sessions.duration, &ctx("sessions"))?;
+        hists.add(Key::Sessions, &s.sessions.duration, || ctx("sessions"))?;
         for p in &s.series {
-            let m = series.entry(p.t).or_insert_with(|| SeriesPoint {
-                t: p.t,
-                ..Default::default()
-            });
-            m.requests += p.requests;
-            m.failures += p.failures;
-            m.users += p.users;
-            m.bytes_received += p.bytes_received;
-            m.latency = hist(&m.latency, &p.latency, &ctx(&format!("series t={}", p.t)))?;
-            m.lag_p99_ms = m.lag_p99_ms.max(p.lag_p99_ms);
+            by_second.entry(p.t).or_default().push((part, p));
         }
         add_conversation(&mut conversation, &s.conversation, part)?;
     }
 
-    let series: Vec<SeriesPoint> = series.into_values().collect();
+    for k in [LATENCY, TTFB, CORRECTED, LAG] {
+        *total_hist(&mut totals, k) = hists.take(&Key::Total(k));
+    }
+    for m in endpoints.values_mut() {
+        m.latency = hists.take(&Key::Endpoint(m.name.clone(), LATENCY));
+        m.ttfb = hists.take(&Key::Endpoint(m.name.clone(), TTFB));
+    }
+    sessions.duration = hists.take(&Key::Sessions);
+    let series = by_second
+        .into_iter()
+        .map(|(t, points)| series_point(t, &points))
+        .collect::<Result<Vec<_>, _>>()?;
     totals.error_rate = ratio(totals.failures, totals.requests);
     totals.success_rate = if totals.requests == 0 {
         0.0
@@ -219,16 +230,98 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
     }
 }
 
-fn add_totals(m: &mut Totals, t: &Totals, what: &str) -> Result<(), Error> {
+fn add_totals(m: &mut Totals, t: &Totals, hists: &mut Hists, what: &str) -> Result<(), Error> {
     m.requests += t.requests;
     m.failures += t.failures;
     m.bytes_received += t.bytes_received;
     m.bytes_sent += t.bytes_sent;
-    m.latency = hist(&m.latency, &t.latency, what)?;
-    m.ttfb = hist(&m.ttfb, &t.ttfb, what)?;
-    m.corrected_latency = hist(&m.corrected_latency, &t.corrected_latency, what)?;
-    m.lag = hist(&m.lag, &t.lag, what)?;
+    for (k, h) in [
+        (LATENCY, &t.latency),
+        (TTFB, &t.ttfb),
+        (CORRECTED, &t.corrected_latency),
+        (LAG, &t.lag),
+    ] {
+        hists.add(Key::Total(k), h, || what.to_string())?;
+    }
     Ok(())
+}
+
+/// One second of the merged series from the parts' points of that second. Its histogram is
+/// summarised before the next second's is built, so memory holds one second at a time.
+fn series_point(t: i64, points: &[(&str, &SeriesPoint)]) -> Result<SeriesPoint, Error> {
+    let mut m = SeriesPoint {
+        t,
+        ..Default::default()
+    };
+    let mut hists = Hists::default();
+    for (part, p) in points {
+        m.requests += p.requests;
+        m.failures += p.failures;
+        m.users += p.users;
+        m.bytes_received += p.bytes_received;
+        m.lag_p99_ms = m.lag_p99_ms.max(p.lag_p99_ms);
+        hists.add(Key::Series(t), &p.latency, || {
+            format!("{part}: series t={t}")
+        })?;
+    }
+    m.latency = hists.take(&Key::Series(t));
+    Ok(m)
+}
+
+const LATENCY: &str = "latency";
+const TTFB: &str = "ttfb";
+const CORRECTED: &str = "corrected_latency";
+const LAG: &str = "lag";
+
+fn total_hist<'a>(t: &'a mut Totals, k: &str) -> &'a mut HistSummary {
+    match k {
+        LATENCY => &mut t.latency,
+        TTFB => &mut t.ttfb,
+        CORRECTED => &mut t.corrected_latency,
+        _ => &mut t.lag,
+    }
+}
+
+/// Which merged histogram an accumulated [`Hist`] is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Total(&'static str),
+    Endpoint(String, &'static str),
+    Sessions,
+    Series(i64),
+}
+
+/// Histograms being merged, kept decoded: each part's histogram is decoded once and added,
+/// and the figures and encoding are computed once at the end ([`Hists::take`]) — instead of
+/// decoding, summarising and re-encoding the running total once per part (most of the
+/// merge's time with 100 shards, `bench/merge.sh`).
+#[derive(Default)]
+struct Hists(BTreeMap<Key, Hist>);
+
+impl Hists {
+    fn add(
+        &mut self,
+        key: Key,
+        h: &HistSummary,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
+        let decoded = h.decode().map_err(|detail| Error::Histogram {
+            what: what(),
+            detail,
+        })?;
+        match self.0.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(decoded);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().add(&decoded),
+        }
+        Ok(())
+    }
+
+    /// The merged histogram of `key` (an empty one when no part had it).
+    fn take(&mut self, key: &Key) -> HistSummary {
+        self.0.remove(key).map(|h| h.summary()).unwrap_or_default()
+    }
 }
 
 fn add_conversation(m: &mut Conversation, c: &Conversation, part: &str) -> Result<(), Error> {
@@ -243,13 +336,6 @@ fn add_counts(m: &mut BTreeMap<String, u64>, add: &BTreeMap<String, u64>) {
     for (k, v) in add {
         *m.entry(k.clone()).or_insert(0) += v;
     }
-}
-
-fn hist(a: &HistSummary, b: &HistSummary, what: &str) -> Result<HistSummary, Error> {
-    a.merged(b).map_err(|detail| Error::Histogram {
-        what: what.to_string(),
-        detail,
-    })
 }
 
 fn pick(a: &Option<String>, b: &Option<String>, f: fn(String, String) -> String) -> Option<String> {
