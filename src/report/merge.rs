@@ -1,9 +1,9 @@
 //! Exact merge of several summaries (shards of one run, or runs split across processes).
 //!
 //! # Invariants
-//! - Counts add; every histogram merges through its lossless encoding
-//!   ([`HistSummary::merged`]), so a merged percentile equals the percentile of all samples
-//!   together — never an average of percentiles.
+//! - Counts add; every histogram is decoded from its lossless encoding and added
+//!   ([`Hists`]), so a merged percentile equals the percentile of all samples together —
+//!   never an average of percentiles.
 //! - Series points align on their wall-clock second `t`; points of the same second add,
 //!   one second at a time ([`series_point`]).
 //!   A point's `lag_p99_ms` is the largest of the shards' (a p99 cannot be rebuilt from
