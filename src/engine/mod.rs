@@ -7,8 +7,9 @@
 //! one process — the same sessions, VU numbers and arrivals — from one instant. Each shard
 //! writes its own `summary.json`; `reprise report` merges them exactly.
 //!
-//! Uses `replay` (for [`Shard`](crate::replay::Shard)) and `metrics` (the summary it
-//! writes the start into).
+//! Uses `replay` (for [`Shard`](crate::replay::Shard)), `metrics` (the summary it writes
+//! the start into) and `cli::parse_duration` (for `+DURATION`, the same syntax as every
+//! other duration flag).
 
 pub mod shard;
 pub mod start;
