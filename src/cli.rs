@@ -245,6 +245,12 @@ pub struct ReplayArgs {
     /// `export-har`, `inspect`); at most 20,000 exchanges per worker.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_sample: u64,
+    /// When a live turn names another node than the recording: continue (send the
+    /// recorded requests on), resync (take the next answers from the recording's answer
+    /// bank for the live node) or end (end the session) [default: resync when the
+    /// recording names nodes, else continue].
+    #[arg(long, value_parser = ["continue", "resync", "end"])]
+    pub on_divergence: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -335,6 +341,10 @@ pub struct MockArgs {
     /// Share of session requests answered 500 (state untouched).
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
     pub error_rate: f64,
+    /// Share of AR answers graded the other way (AR loops appear or vanish: the session's
+    /// state really changes).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub grading_noise: f64,
     /// Append every request as a JSON line to this file (flushed every second).
     #[arg(long)]
     pub request_log: Option<PathBuf>,

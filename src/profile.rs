@@ -88,7 +88,13 @@ pub struct Settings {
     pub fields: Vec<String>,
     /// Headers injected into every replayed request (profile headers in name order).
     pub headers: Vec<(String, String)>,
+    /// What users do when the live agent leaves the recording: one of
+    /// [`ON_DIVERGENCE`] (`on_divergence`).
+    pub on_divergence: Option<String>,
 }
+
+/// The values `on_divergence` (and `--on-divergence`) take.
+pub const ON_DIVERGENCE: &[&str] = &["continue", "resync", "end"];
 
 impl Settings {
     /// `self` (a profile) with every value `flags` sets taking precedence.
@@ -134,6 +140,7 @@ impl Settings {
             node_pointer: pick(&flags.node_pointer, &self.node_pointer),
             fields: union(&self.fields, &flags.fields),
             headers,
+            on_divergence: pick(&flags.on_divergence, &self.on_divergence),
         }
     }
 }
@@ -163,6 +170,7 @@ const TOP_KEYS: &[&str] = &[
     "correlation",
     "metrics",
     "headers",
+    "on_divergence",
 ];
 const CORRELATION_KEYS: &[&str] = &["pointers"];
 const METRICS_KEYS: &[&str] = &["node", "fields"];
@@ -194,8 +202,17 @@ impl Profile {
             timeout: v.duration(&table, "timeout")?,
             seed: v.seed(&table)?,
             thresholds: v.strings(&table, "thresholds", "")?,
+            on_divergence: v.string(&table, "on_divergence", "")?,
             ..Settings::default()
         };
+        if let Some(p) = &s.on_divergence {
+            if !ON_DIVERGENCE.contains(&p.as_str()) {
+                return Err(v.bad(
+                    "on_divergence",
+                    &format!("must be \"continue\", \"resync\" or \"end\", found \"{p}\""),
+                ));
+            }
+        }
         if let Some(d) = v.duration(&table, "duration")? {
             if s.run_time.is_some() {
                 return Err(v.bad("duration", "repeats `run_time`; give one of the two"));

@@ -99,10 +99,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     }
 
     // 3–4: replay against a fresh mock
-    let plan = Arc::new(super::replay::load_plan(
-        std::slice::from_ref(&recorded.path),
-        &[],
-    )?);
+    let mut plan = super::replay::load_plan(std::slice::from_ref(&recorded.path), &[])?;
+    super::replay::follow(&mut plan, None, &Default::default(), 1)?;
+    let plan = Arc::new(plan);
     let target = rt.block_on(mock::Server::start("127.0.0.1:0".parse()?, mock_config()))?;
     let mut config = Config::new(
         target.url(),

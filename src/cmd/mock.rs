@@ -48,6 +48,7 @@ pub fn config(args: &MockArgs) -> Config {
             cross_talk: Share::new(args.cross_talk),
             bad_server_timing: Share::new(args.bad_server_timing),
             error_rate: Share::new(args.error_rate),
+            grading_noise: Share::new(args.grading_noise),
         },
     }
 }
@@ -114,11 +115,19 @@ fn run_server(args: MockArgs) -> anyhow::Result<Exit> {
         );
         if config.misbehave != Misbehave::default() {
             println!(
-                "injected: {} divergence, {} cross-talk, {} malformed Server-Timing, {} errors",
+                "injected: {} divergence, {} cross-talk, {} malformed Server-Timing, {} errors, \
+                 {} grading flips",
                 c.injected_divergence,
                 c.injected_cross_talk,
                 c.injected_bad_server_timing,
-                c.injected_errors
+                c.injected_errors,
+                c.injected_grading_flips
+            );
+        }
+        if c.answers_marked > 0 {
+            println!(
+                "answers: {} marked with their node, {} arrived at another node",
+                c.answers_marked, c.answers_mismatched
             );
         }
         Ok(if aborted { Exit::Aborted } else { Exit::Ok })

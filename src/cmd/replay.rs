@@ -10,7 +10,9 @@ use crate::engine::{shard, start};
 use crate::metrics::conversation;
 use crate::metrics::summary::RunInfo;
 use crate::profile::{self, Profile, Settings};
-use crate::replay::{self, console, limits, Config, Plan, Speed, Timing, Workload};
+use crate::replay::bank::Bank;
+use crate::replay::follow::Follow;
+use crate::replay::{self, console, limits, Config, OnDivergence, Plan, Speed, Timing, Workload};
 use crate::report::{self, Outcome, Thresholds};
 use crate::trace;
 use anyhow::{bail, Context};
@@ -30,7 +32,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
     let thresholds = Thresholds::parse_all(&settings.thresholds)?;
     let config = config(&args, &settings)?;
     let start = common_start(&args)?;
-    let plan = Arc::new(load_plan(&args.files, &settings.correlation)?);
+    let measures = conversation_config(&settings);
+    let mut plan = load_plan(&args.files, &settings.correlation)?;
+    follow(&mut plan, settings.on_divergence.as_deref(), &measures, config.seed)?;
+    let plan = Arc::new(plan);
     eprintln!(
         "replaying {} sessions ({} exchanges, {} endpoints) against {}",
         plan.sessions.len(),
@@ -50,13 +55,32 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
         profile: args.profile.as_ref().map(|p| p.display().to_string()),
         start,
     };
-    execute_with(
-        plan,
-        &config,
-        &output,
-        conversation_config(&settings),
-        cancel,
-    )
+    execute_with(plan, &config, &output, measures, cancel)
+}
+
+/// Builds the answer bank and attaches the divergence policy to the plan: `policy` as
+/// given (flag or profile), else `resync` when the recording names nodes, else `continue`.
+pub fn follow(
+    plan: &mut Plan,
+    policy: Option<&str>,
+    measures: &conversation::Config,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let bank = Bank::build(plan, measures);
+    let policy = match policy {
+        Some(p) => p.parse::<OnDivergence>().map_err(anyhow::Error::msg)?,
+        None if bank.is_empty() => OnDivergence::Continue,
+        None => OnDivergence::Resync,
+    };
+    if policy != OnDivergence::Continue && bank.is_empty() {
+        eprintln!(
+            "note: the recording's responses name no node at `{}`: nothing to follow, \
+             replaying as recorded (--on-divergence continue)",
+            measures.node_pointer
+        );
+    }
+    plan.follow = Follow::new(policy, bank, seed).map(Arc::new);
+    Ok(())
 }
 
 /// What the conversation measures read: the profile's `metrics.node` and `metrics.fields`
@@ -130,6 +154,13 @@ pub fn execute_with(
             .unwrap_or_default(),
         recordings: out.recordings.clone(),
         profile: out.profile.clone(),
+        on_divergence: Some(
+            plan.follow
+                .as_ref()
+                .map_or(OnDivergence::Continue, |f| f.policy)
+                .name()
+                .to_string(),
+        ),
         ..Default::default()
     };
     check_open_files(config)?;
@@ -263,6 +294,7 @@ fn flag_settings(args: &ReplayArgs) -> anyhow::Result<Settings> {
         speed: args.speed,
         timeout: args.timeout,
         seed: args.seed,
+        on_divergence: args.on_divergence.clone(),
         thresholds: args.thresholds.clone(),
         headers: args
             .headers

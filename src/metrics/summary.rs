@@ -79,6 +79,9 @@ pub struct RunInfo {
     /// of their start skews. Absent for a single run and for a merge of unsharded runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<Shards>,
+    /// `--on-divergence`: `continue`, `resync` or `end` (absent in older summaries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_divergence: Option<String>,
 }
 
 /// The shards of a split run, as the merge found them (from each summary's `shard` `i/n`).
@@ -260,6 +263,70 @@ pub struct Conversation {
     pub divergence: Divergence,
     #[serde(default)]
     pub isolation: Isolation,
+    /// Node paths of the live conversations beside the recorded ones they replayed.
+    #[serde(default, skip_serializing_if = "Paths::is_empty")]
+    pub paths: Paths,
+    /// What users did when the live agent left the recording (`--on-divergence`).
+    #[serde(default, skip_serializing_if = "Follow::is_empty")]
+    pub follow: Follow,
+}
+
+/// Node paths per session (`APK→CI→GE→AR→TC→RLC→complete`): the node of the session's first
+/// response naming one, then of each turn response. Optional in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Paths {
+    #[serde(default)]
+    pub live: PathCounts,
+    /// The recorded sessions that were replayed, as recorded (once per replay).
+    #[serde(default)]
+    pub recorded: PathCounts,
+    /// Total variation distance (0–1) between the live and recorded path-length
+    /// distributions: half the sum of the absolute differences of their shares.
+    #[serde(default)]
+    pub length_distance: f64,
+    /// The same over whole paths.
+    #[serde(default)]
+    pub path_distance: f64,
+}
+
+impl Paths {
+    pub fn is_empty(&self) -> bool {
+        self.live.sessions == 0 && self.recorded.sessions == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PathCounts {
+    /// Sessions with a path.
+    pub sessions: u64,
+    /// Sessions per path (`(other)` past the cap of distinct paths).
+    #[serde(default)]
+    pub paths: BTreeMap<String, u64>,
+    /// Sessions per path length (nodes in the path), keys `"7"`.
+    #[serde(default)]
+    pub lengths: BTreeMap<String, u64>,
+}
+
+/// What users did after the live agent left the recorded conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Follow {
+    /// Sessions that left their recording (re-synchronised or ended there).
+    pub sessions: u64,
+    /// Those sessions by the live node where they left it.
+    #[serde(default)]
+    pub by_node: BTreeMap<String, u64>,
+    /// Answers taken from the bank.
+    #[serde(default)]
+    pub answers: u64,
+    /// How they ended: `terminal`, `turn_cap`, `end`, `no_answer`, `stopped`.
+    #[serde(default)]
+    pub ended: BTreeMap<String, u64>,
+}
+
+impl Follow {
+    pub fn is_empty(&self) -> bool {
+        self.sessions == 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

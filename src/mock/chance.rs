@@ -18,6 +18,7 @@ pub enum Purpose {
     BadTiming = 5,
     Error = 6,
     Pick = 7,
+    Grading = 8,
 }
 
 /// splitmix64's finaliser: a good 64-bit mix.

@@ -90,6 +90,10 @@ pub struct Misbehave {
     /// Share of session-endpoint requests (not `/health`) answered `500` without touching
     /// any state.
     pub error_rate: Share,
+    /// Share of AR answers graded the other way (a correct one kept in AR, an incorrect one
+    /// passed on to TC): a real change of the session's state, so AR loops appear or
+    /// vanish and sessions get longer or shorter — the non-determinism of an LLM tutor.
+    pub grading_noise: Share,
 }
 
 /// Everything the mock server can be told. `Default` = latency 0, nothing injected.

@@ -59,6 +59,9 @@ pub struct Counters {
     pub(crate) injected_cross_talk: AtomicU64,
     pub(crate) injected_bad_server_timing: AtomicU64,
     pub(crate) injected_errors: AtomicU64,
+    pub(crate) injected_grading_flips: AtomicU64,
+    pub(crate) answers_marked: AtomicU64,
+    pub(crate) answers_mismatched: AtomicU64,
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_open: AtomicU64,
 }
@@ -104,6 +107,9 @@ impl Counters {
             injected_cross_talk: self.injected_cross_talk.load(Relaxed),
             injected_bad_server_timing: self.injected_bad_server_timing.load(Relaxed),
             injected_errors: self.injected_errors.load(Relaxed),
+            injected_grading_flips: self.injected_grading_flips.load(Relaxed),
+            answers_marked: self.answers_marked.load(Relaxed),
+            answers_mismatched: self.answers_mismatched.load(Relaxed),
             connections_accepted: self.connections_accepted.load(Relaxed),
             connections_open: self.connections_open.load(Relaxed),
         }
@@ -136,6 +142,13 @@ pub struct Counts {
     pub injected_bad_server_timing: u64,
     /// Requests answered with an injected `500`.
     pub injected_errors: u64,
+    /// AR answers graded the other way (`grading_noise`).
+    pub injected_grading_flips: u64,
+    /// Turns whose body named the node its answer was written for (`answer_node`, as the
+    /// synthetic students send it), and those of them that arrived while the session was
+    /// at another node: an answer that no longer fits the conversation.
+    pub answers_marked: u64,
+    pub answers_mismatched: u64,
     /// TCP connections accepted, and open right now.
     pub connections_accepted: u64,
     pub connections_open: u64,

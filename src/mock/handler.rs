@@ -5,7 +5,9 @@
 //! - A request naming a thread id the server never issued gets `404 {"detail":"Session not
 //!   found"}` and bumps `unknown_thread_id`; a malformed body gets FastAPI's 422 shape.
 //! - An injected `500` changes no state. Divergence and cross-talk change only the response,
-//!   never the session.
+//!   never the session; grading noise changes the session's next node (and is counted).
+//! - A turn whose body marks the node its answer was written for (`answer_node`) is
+//!   counted in `answers_marked`, and in `answers_mismatched` when the session is elsewhere.
 //! - No lock is held across an `.await`; the LLM latency is slept after the state update.
 
 use super::chance::{self, Purpose};
@@ -349,6 +351,10 @@ struct TurnBody<'a> {
     thread_id: Cow<'a, str>,
     #[serde(borrow)]
     user_response: Cow<'a, str>,
+    /// The node the answer was written for (the synthetic students mark their answers;
+    /// the real API ignores unknown fields). Checked against the session's node.
+    #[serde(borrow, default)]
+    answer_node: Option<Cow<'a, str>>,
 }
 
 /// What one turn decided, under the shard lock.
@@ -402,7 +408,20 @@ async fn turn(
             return None;
         }
         let t1 = Instant::now();
-        s.node = s.node.after(&parsed.user_response);
+        if let Some(marked) = &parsed.answer_node {
+            bump(&shared.counters.answers_marked);
+            if !marked.eq_ignore_ascii_case(s.node.as_str()) {
+                bump(&shared.counters.answers_mismatched);
+            }
+        }
+        let mut next = s.node.after(&parsed.user_response);
+        if s.node == Node::Ar
+            && chance::hit(m.grading_noise, cfg.seed, Purpose::Grading, s.seq, req)
+        {
+            bump(&shared.counters.injected_grading_flips);
+            next = if next == Node::Ar { Node::Tc } else { Node::Ar };
+        }
+        s.node = next;
         s.turn += 1;
         Some(Turned {
             seq: s.seq,

@@ -309,7 +309,13 @@ impl Ctx {
                     return run;
                 }
             }
-            let body = json!({"thread_id": id, "user_response": answer(node, topic, d.correct, d.variant)});
+            // `answer_node`: the node the answer was written for, so the mock can count
+            // answers that arrive at another node (a replay that no longer fits)
+            let body = json!({
+                "thread_id": id,
+                "user_response": answer(node, topic, d.correct, d.variant),
+                "answer_node": node.map_or("", Node::as_str),
+            });
             let (name, path) = if d.stream {
                 ("stream", "/session/continue/stream")
             } else {

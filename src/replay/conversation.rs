@@ -25,7 +25,8 @@
 
 use super::hook::{Live, Measure, SessionEnd, SessionInfo, WorkerMeasure};
 use crate::metrics::conversation::{
-    self, Config, Ending, Exchange, IssuedIds, Json, Picked, Recorded, Recorder, StreamScan,
+    self, Config, Ending, Exchange, IssuedIds, Json, Picked, Pointer, Recorded, Recorder,
+    StreamScan,
 };
 use crate::metrics::{sse, Summary};
 use crate::trace;
@@ -61,7 +62,10 @@ impl Default for Conversation {
 #[derive(Debug)]
 pub struct Worker {
     rec: Recorder,
-    sessions: HashMap<u64, conversation::Session>,
+    /// Per user: its conversation state and the plan index of the session it replays.
+    sessions: HashMap<u64, (conversation::Session, u32)>,
+    /// The recorded path (and its length) of each plan session replayed, by its index.
+    recorded_paths: HashMap<u32, (Rc<str>, u32)>,
     scan: StreamScan,
     /// The live response's values at the recorder's pointers (reused).
     picked: Picked,
@@ -76,6 +80,7 @@ impl Measure for Conversation {
         Worker {
             rec: Recorder::new(self.cfg.clone(), self.issued.clone()),
             sessions: HashMap::default(),
+            recorded_paths: HashMap::default(),
             scan: StreamScan::new(false),
             picked: Picked::default(),
             twins: HashMap::default(),
@@ -129,6 +134,46 @@ fn recorded_json(res: &trace::Response) -> Option<Value> {
 }
 
 impl Worker {
+    /// A recorded session's path by the live rules: the node of its first 2xx response
+    /// naming one, then of each 2xx turn response, in send order.
+    fn recorded_path(&mut self, s: &SessionInfo<'_>) -> (Rc<str>, u32) {
+        let cfg = self.rec.config().clone();
+        let Some(pointer) = Pointer::parse(&cfg.node_pointer).filter(|_| !cfg.node_pointer.is_empty())
+        else {
+            return (Rc::from(""), 0);
+        };
+        let mut path = String::new();
+        let mut len = 0u32;
+        for step in &s.session.steps {
+            let is_turn = s
+                .routes
+                .get(step.route as usize)
+                .is_some_and(|r| cfg.is_turn(&r.name));
+            if len > 0 && !is_turn {
+                continue;
+            }
+            let Some(res) = step.recorded.res.as_ref().filter(|r| r.status < 400) else {
+                continue;
+            };
+            let twin = self.twin_json(&step.recorded);
+            let Some(doc) = res.body.json().or(twin.as_deref()) else {
+                continue;
+            };
+            if let Some(node) = pointer.get(doc).and_then(Value::as_str) {
+                if len > 0 {
+                    path.push('→');
+                }
+                len += 1;
+                if len <= conversation::paths::MAX_LENGTH {
+                    path.push_str(node);
+                } else if len == conversation::paths::MAX_LENGTH + 1 {
+                    path.push('…');
+                }
+            }
+        }
+        (Rc::from(path), len)
+    }
+
     fn twin_json(&mut self, recorded: &trace::Exchange) -> Option<Rc<Value>> {
         let res = recorded.res.as_ref()?;
         if res.body.json().is_some() {
@@ -147,7 +192,11 @@ impl WorkerMeasure for Worker {
 
     fn session_start(&mut self, s: &SessionInfo<'_>) {
         let session = self.rec.start_session();
-        self.sessions.insert(s.vu, session);
+        self.sessions.insert(s.vu, (session, s.session.index));
+        if !self.recorded_paths.contains_key(&s.session.index) {
+            let path = self.recorded_path(s);
+            self.recorded_paths.insert(s.session.index, path);
+        }
     }
 
     fn response(&mut self, r: &Live<'_>) {
@@ -201,7 +250,7 @@ impl WorkerMeasure for Worker {
         };
         let live = parsed.then_some(Json::Picked(&self.picked));
 
-        let Some(session) = self.sessions.get_mut(&r.vu) else {
+        let Some((session, _)) = self.sessions.get_mut(&r.vu) else {
             return;
         };
         self.rec.exchange(
@@ -217,11 +266,17 @@ impl WorkerMeasure for Worker {
     }
 
     fn session_end(&mut self, s: &SessionInfo<'_>, end: &SessionEnd<'_>) {
-        if let Some(session) = self.sessions.remove(&s.vu) {
+        if let Some((session, index)) = self.sessions.remove(&s.vu) {
             let ending = match end.aborted {
                 None => Ending::Completed,
                 Some(reason) => Ending::Aborted(reason),
             };
+            if let Some((path, len)) = self.recorded_paths.get(&index) {
+                self.rec.recorded_path(path, *len);
+            }
+            if let Some(f) = &end.follow {
+                self.rec.followed(f.at, f.answers, f.ended);
+            }
             self.rec.end_session(session, ending, end.duration);
         }
     }

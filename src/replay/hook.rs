@@ -15,8 +15,10 @@
 //!   to the end (or broke off), on the worker thread that sent it.
 //! - `session_end` follows every `session_start`, also for sessions stopped by the end of
 //!   the run.
+//! - A request re-synchronised from the answer bank is shown with the recorded exchange it
+//!   was taken from (another recorded session's): `step` is its index there.
 
-use super::plan::{Session, Var};
+use super::plan::{Route, Session, Var};
 use crate::metrics::{Failure, Summary};
 use crate::trace::Exchange;
 use http::HeaderMap;
@@ -29,7 +31,8 @@ pub struct Live<'a> {
     /// Virtual user (closed workload) or arrival (open workload) number.
     pub vu: u64,
     pub session: &'a Session,
-    /// Index of the step in `session.steps` (its turn, counting every request).
+    /// Index of the step in `session.steps` (its turn, counting every request); for an
+    /// answer taken from the bank, in the steps of the session it was recorded in.
     pub step: usize,
     /// Endpoint name, `POST /session/continue`.
     pub endpoint: &'a str,
@@ -59,14 +62,31 @@ pub struct SessionInfo<'a> {
     pub vu: u64,
     pub session: &'a Session,
     pub started: Instant,
+    /// The plan's endpoints, by [`RouteId`](super::RouteId) (a step's `route`).
+    pub routes: &'a [Route],
 }
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionEnd<'a> {
-    /// `None` when every step was sent; else the reason (`correlation`, `connect`, `stopped`…).
+    /// `None` when every step was sent (or a re-synchronised conversation reached a terminal
+    /// node); else the reason (`correlation`, `connect`, `stopped`, `turn_cap`, `diverged`…).
     pub aborted: Option<&'a str>,
     pub duration: Duration,
+    /// Set when the live agent left the recorded conversation and the run follows it
+    /// (`--on-divergence resync|end`).
+    pub follow: Option<Followed<'a>>,
+}
+
+/// What a session did after the live agent left its recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Followed<'a> {
+    /// The live node where it left (`(unknown)` for a node the recording never named).
+    pub at: &'a str,
+    /// Answers taken from the bank.
+    pub answers: u32,
+    /// How it ended: `terminal`, `turn_cap`, `end`, `no_answer` or `stopped`.
+    pub ended: &'a str,
 }
 
 /// Per-run measure: makes one [`WorkerMeasure`] per worker and merges their parts.

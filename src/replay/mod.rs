@@ -14,6 +14,9 @@
 //!   robin of the sessions) or open (the recorded arrivals K times over).
 //! - Rewriting ([`rewrite`]): correlated ids → this user's live ids; client-generated ids
 //!   → fresh ones per user.
+//! - Following the agent ([`follow`], [`bank`]): when a live turn names another node than
+//!   the recording, users go on as recorded, re-synchronise from the answer bank for the
+//!   live node, or end the session (`--on-divergence`).
 //! - The [`hook`] lets conversation-aware measures see every live response beside its
 //!   recorded twin ([`hook::NoMeasure`] by default).
 //!
@@ -24,9 +27,11 @@
 //! - A target that refuses connections before the run starts is an [`Error::Unreachable`],
 //!   reported within seconds; during the run, failures are data, never errors.
 
+pub mod bank;
 pub mod client;
 pub mod console;
 pub mod conversation;
+pub mod follow;
 pub mod hook;
 pub mod limits;
 pub mod plan;
@@ -36,6 +41,7 @@ pub mod sample;
 pub mod timer;
 mod vu;
 
+pub use follow::OnDivergence;
 pub use hook::{Measure, NoMeasure, WorkerMeasure};
 pub use plan::{Plan, RouteId};
 pub use run::{run, Progress};

@@ -15,8 +15,10 @@
 //! # Invariants
 //! - Steps of a session are in recorded send order; `dep < index` whenever `dep` is set.
 //! - Every `uses` entry names a variable whose producing step (if any) comes earlier.
-//! - Sessions are ordered by their recorded start; `span` is the last session start.
+//! - Sessions are ordered by their recorded start; `span` is the last session start;
+//!   `sessions[i].index == i`.
 
+use super::follow::Follow;
 use crate::correlate::{discover, template};
 use crate::metrics::conversation::{Picker, Pointer};
 use crate::trace::Exchange;
@@ -91,6 +93,8 @@ pub struct Step {
 pub struct Session {
     /// Session key as recorded (`thread_id`), or `conn:N` for exchanges without one.
     pub key: String,
+    /// Position in [`Plan::sessions`].
+    pub index: u32,
     /// Recorded start, from the start of its recording.
     pub start: Duration,
     pub steps: Vec<Step>,
@@ -106,6 +110,9 @@ pub struct Plan {
     pub span: Duration,
     /// Exchanges read.
     pub exchanges: u64,
+    /// How users follow a live agent that leaves the recorded conversation (the answer
+    /// bank and the `--on-divergence` policy); `None`: they keep to the recording.
+    pub follow: Option<Arc<Follow>>,
 }
 
 const SKIP_HEADERS: &[&str] = &[
@@ -163,12 +170,16 @@ impl Builder {
             })
             .collect();
         sessions.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
+        for (i, s) in sessions.iter_mut().enumerate() {
+            s.index = i as u32;
+        }
         let span = sessions.iter().map(|s| s.start).max().unwrap_or_default();
         Plan {
             routes,
             sessions,
             span,
             exchanges: self.exchanges,
+            follow: None,
         }
     }
 }
@@ -313,6 +324,7 @@ fn session(
     }
     Session {
         key,
+        index: 0,
         start: Duration::from_micros(start_us),
         steps,
         vars,

@@ -19,13 +19,20 @@
 //! - A transport failure (connect, timeout, io) ends the session with that reason.
 //! - On stop (Ctrl-C, end of `--duration`) no new request is sent; in-flight ones are
 //!   awaited (bounded by the client timeout) and the session ends with reason `stopped`.
+//! - With a [`Follow`] in the plan (`--on-divergence resync|end`), a turn response naming
+//!   another node than its recorded twin ends the recorded script: nothing more of it is
+//!   sent; in-flight requests are awaited, then the session ends (`end`) or goes on with
+//!   answers from the bank, one request at a time ([`super::follow`]). Without one, no
+//!   response is looked at.
 
-use super::client::{Client, Exchanged};
-use super::hook::{Live, SessionEnd, SessionInfo, WorkerMeasure};
-use super::plan::{Plan, Session, VarSource};
+use super::bank::LiveNode;
+use super::client::{Client, Exchanged, Response};
+use super::follow::{Ending, Follow, Next, OnDivergence};
+use super::hook::{Followed, Live, SessionEnd, SessionInfo, WorkerMeasure};
+use super::plan::{Plan, Session, Step, VarSource};
 use super::timer::Timer;
 use super::{rewrite, Speed, Timing};
-use crate::metrics::conversation::Picked;
+use crate::metrics::conversation::{Picked, StreamScan};
 use crate::metrics::summary::kind;
 use crate::metrics::{Failure, Recorder, Sample};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -54,6 +61,24 @@ struct Run<'a, W> {
     done: Vec<Option<Instant>>,
     live: Vec<Option<String>>,
     aborted: Option<&'static str>,
+    /// The run's bank and policy, when it follows the live agent.
+    follow: Option<&'a Follow>,
+    /// Set when a turn's live node left the recording (only with `follow`).
+    diverged: bool,
+    /// The node the latest live turn response named (only with `follow`).
+    live_node: LiveNode,
+    /// Turn responses seen (only with `follow`).
+    turns: u32,
+    /// The latest live completion.
+    last_done: Option<Instant>,
+}
+
+/// Which recorded step a live request replays: one of the session's own, or a step of
+/// another recorded session taken from the bank.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    Own(usize),
+    Bank { session: u32, step: u32 },
 }
 
 /// Replays `session` once; `start` is the intended start (its first deadline's anchor).
@@ -80,11 +105,17 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
         done: vec![None; session.steps.len()],
         live,
         aborted: None,
+        follow: w.plan.follow.as_deref(),
+        diverged: false,
+        live_node: LiveNode::Missing,
+        turns: 0,
+        last_done: None,
     };
     let info = SessionInfo {
         vu,
         session,
         started: start,
+        routes: &w.plan.routes,
     };
     w.rec.borrow_mut().session_started();
     w.measure.borrow_mut().session_start(&info);
@@ -111,7 +142,7 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
                 }
             }
         }
-        if run.aborted.is_some() {
+        if run.aborted.is_some() || run.diverged {
             break;
         }
         let due = match (w.timing, step.dep.and_then(|d| run.done[d])) {
@@ -128,7 +159,7 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
             while let Some(r) = inflight.next().now_or_never().flatten() {
                 run.complete(r);
             }
-            if run.aborted.is_some() {
+            if run.aborted.is_some() || run.diverged {
                 break 'steps;
             }
         } else {
@@ -144,7 +175,7 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
                     Some(r) = inflight.next(), if !inflight.is_empty() => run.complete(r),
                     _ = &mut sleep => break,
                 }
-                if run.aborted.is_some() {
+                if run.aborted.is_some() || run.diverged {
                     break 'steps;
                 }
             }
@@ -153,7 +184,13 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
             // boxed: a `FuturesUnordered` allocates a stub task the size of its future
             // type up front, so an unboxed send future (~3 KB) cost every user that
             // much while idle; boxed, only in-flight sends pay for their state
-            Ok(p) => inflight.push(Box::pin(send(client, i, due, step.method.clone(), p))),
+            Ok(p) => inflight.push(Box::pin(send(
+                client,
+                Src::Own(i),
+                due,
+                step.method.clone(),
+                p,
+            ))),
             Err(missing) => {
                 w.rec.borrow_mut().record_unsent(
                     step.route,
@@ -170,9 +207,14 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
     while let Some(r) = inflight.next().await {
         run.complete(r);
     }
+    let followed = match run.follow {
+        Some(f) if run.diverged && run.aborted.is_none() => Some(run.left(f, client).await),
+        _ => None,
+    };
     let end = SessionEnd {
         aborted: run.aborted,
         duration: start.elapsed(),
+        follow: followed,
     };
     w.rec.borrow_mut().session_ended(end.aborted, end.duration);
     w.measure.borrow_mut().session_end(&info, &end);
@@ -181,22 +223,119 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
 
 async fn send(
     client: &Client,
-    step: usize,
+    step: Src,
     due: Instant,
     method: http::Method,
     p: rewrite::Prepared<'_>,
-) -> (usize, Instant, Exchanged) {
+) -> (Src, Instant, Exchanged) {
     let ex = client
         .send(method, &p.path_and_query, p.headers, p.body)
         .await;
     (step, due, ex)
 }
 
-impl<W: WorkerMeasure> Run<'_, W> {
-    /// Accounts for one finished request: metrics, live ids, hook.
-    fn complete(&mut self, (i, due, ex): (usize, Instant, Exchanged)) {
-        let step = &self.session.steps[i];
-        self.done[i] = Some(ex.done);
+impl<'a, W: WorkerMeasure> Run<'a, W> {
+    /// After the live agent left the recording: ends the session (`end`) or replays answers
+    /// from the bank for the live node until the conversation is over (`resync`).
+    async fn left(&mut self, f: &'a Follow, client: &Client) -> Followed<'a> {
+        let at = match self.live_node {
+            LiveNode::Known(n) => f.bank.name(n),
+            _ => "(unknown)",
+        };
+        let mut followed = Followed {
+            at,
+            answers: 0,
+            ended: Ending::End.name(),
+        };
+        let ending = match f.policy {
+            OnDivergence::End | OnDivergence::Continue => Ending::End,
+            OnDivergence::Resync => loop {
+                let answer = match f.next(self.live_node, self.turns, self.session.index, self.vu)
+                {
+                    Next::Send(a) => a,
+                    Next::Over(e) => break e,
+                };
+                followed.answers += 1;
+                let source = &self.w.plan.sessions[answer.session as usize];
+                for k in answer.from..=answer.to {
+                    let step = &source.steps[k as usize];
+                    if !self.send_from_bank(client, answer.session, k, step).await {
+                        break;
+                    }
+                }
+                if self.aborted.is_some() {
+                    followed.ended = "stopped";
+                    return followed;
+                }
+            },
+        };
+        followed.ended = ending.name();
+        self.aborted = self.aborted.or(ending.aborted());
+        followed
+    }
+
+    /// Sends one bank step at the latest live completion + its think gap / speed and
+    /// accounts for it; false when the session must stop.
+    async fn send_from_bank(&mut self, client: &Client, src: u32, k: u32, step: &'a Step) -> bool {
+        let w = self.w;
+        let due = self.last_done.unwrap_or_else(Instant::now) + w.speed.scale(step.gap);
+        if due > Instant::now() {
+            tokio::select! {
+                biased;
+                _ = w.stop.cancelled() => {}
+                _ = w.timer.sleep_until(due) => {}
+            }
+        }
+        if w.stop.is_cancelled() {
+            self.aborted = Some("stopped");
+            return false;
+        }
+        let vars = &w.plan.sessions[src as usize].vars;
+        // the answer's ids are its own session's: map them to this user's, by name
+        let live: Vec<Option<String>> = vars
+            .iter()
+            .map(|v| {
+                match self.session.vars.iter().position(|o| o.name == v.name) {
+                    Some(o) => self.live[o].clone(),
+                    None if v.source == VarSource::Fresh => {
+                        Some(rewrite::fresh(&v.recorded, &mut rand::thread_rng()))
+                    }
+                    None => None,
+                }
+            })
+            .collect();
+        match rewrite::request(step, vars, &live) {
+            Ok(p) => {
+                let r = send(client, Src::Bank { session: src, step: k }, due, step.method.clone(), p).await;
+                self.complete(r);
+                self.aborted.is_none()
+            }
+            Err(missing) => {
+                w.rec.borrow_mut().record_unsent(
+                    step.route,
+                    Failure {
+                        kind: kind::CORRELATION,
+                        detail: format!("no live value for `{}`", missing.name),
+                    },
+                );
+                self.aborted = Some(kind::CORRELATION);
+                false
+            }
+        }
+    }
+
+    /// Accounts for one finished request: metrics, live ids, the live node, hook.
+    fn complete(&mut self, (from, due, ex): (Src, Instant, Exchanged)) {
+        let w: &'a Worker<W> = self.w;
+        let (source, i) = match from {
+            Src::Own(i) => {
+                self.done[i] = Some(ex.done);
+                (self.session, i)
+            }
+            Src::Bank { session, step } => (&w.plan.sessions[session as usize], step as usize),
+        };
+        let step = &source.steps[i];
+        self.last_done = Some(self.last_done.map_or(ex.done, |d| d.max(ex.done)));
         let status = ex.response.as_ref().map(|r| r.status);
         let failure = ex.failure.clone().or_else(|| match status {
             Some(s) if s >= 400 => Some(Failure {
@@ -217,7 +356,7 @@ impl<W: WorkerMeasure> Run<'_, W> {
             bytes_sent: step.body.len() as u64,
             bytes_received: ex.response.as_ref().map_or(0, |r| r.body.len() as u64),
         };
-        self.w.rec.borrow_mut().record(&sample, failure.clone());
+        w.rec.borrow_mut().record(&sample, failure.clone());
         if let Some(r) = &ex.response {
             // only the values at the variables' pointers, never the whole document
             let mut picked = Picked::default();
@@ -225,7 +364,7 @@ impl<W: WorkerMeasure> Run<'_, W> {
                 reads.pick_slice(&r.body, &mut picked);
             }
             for (slot, &v) in step.produces.iter().enumerate() {
-                let value = match &self.session.vars[v].source {
+                let value = match &source.vars[v].source {
                     VarSource::Json { .. } => match picked.take(slot) {
                         Some(serde_json::Value::String(s)) => Some(s),
                         _ => None,
@@ -237,12 +376,22 @@ impl<W: WorkerMeasure> Run<'_, W> {
                         .map(str::to_string),
                     VarSource::Fresh => None,
                 };
-                if value.is_some() {
-                    self.live[v] = value;
+                let mine = match from {
+                    Src::Own(_) => Some(v),
+                    Src::Bank { .. } => {
+                        let name = &source.vars[v].name;
+                        self.session.vars.iter().position(|o| o.name == *name)
+                    }
+                };
+                if let (Some(value), Some(mine)) = (value, mine) {
+                    self.live[mine] = Some(value);
                 }
             }
+            if let Some(f) = self.follow {
+                self.track(f, from, source.index, i, r);
+            }
         }
-        let plan = &self.w.plan;
+        let plan = &w.plan;
         let live = Live {
             vu: self.vu,
             session: self.session,
@@ -264,7 +413,31 @@ impl<W: WorkerMeasure> Run<'_, W> {
             vars: &self.session.vars,
             live: &self.live,
         };
-        self.w.measure.borrow_mut().response(&live);
+        w.measure.borrow_mut().response(&live);
+    }
+
+    /// Reads the live node of a turn response and notices when it left the recording.
+    fn track(&mut self, f: &Follow, from: Src, session: u32, i: usize, r: &Response) {
+        let info = f.bank.step(session, i);
+        if !info.turn {
+            return;
+        }
+        self.turns += 1;
+        if r.status >= 400 {
+            return;
+        }
+        let sse = r
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|ct| StreamScan::is_sse_content_type(ct.as_bytes()));
+        let node = f.bank.live_node(&r.body, sse);
+        if node == LiveNode::Missing {
+            return;
+        }
+        self.live_node = node;
+        if matches!(from, Src::Own(_)) && !self.diverged && Follow::diverged(info, node) {
+            self.diverged = true;
+        }
     }
 }
 

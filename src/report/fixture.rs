@@ -425,6 +425,8 @@ fn build(
                 cross_talk: 0,
                 examples: Vec::<CrossTalkExample>::new(),
             },
+            paths: Default::default(),
+            follow: Default::default(),
         },
         thresholds: Vec::new(),
     }

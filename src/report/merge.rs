@@ -227,6 +227,7 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
             .filter(|s| !s.is_empty()),
         start_skew_ms: None,
         shards: None,
+        on_divergence: runs.iter().find_map(|r| r.on_divergence.clone()),
     }
 }
 

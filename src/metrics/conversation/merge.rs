@@ -5,8 +5,9 @@
 //!   from the merged counts; merging with an empty section is the identity.
 //! - Examples keep the first section's, then the second's, up to the larger of the two
 //!   lists' lengths and the default number kept ([`Config::default`]'s `max_examples`).
+//! - Path counts add (up to the cap of distinct paths) and their distances are recomputed.
 
-use super::{node_divergence, Config, Error};
+use super::{node_divergence, paths, Config, Error};
 use crate::metrics::summary::{Conversation, Divergence, Isolation, Streaming};
 use crate::metrics::HistSummary;
 use std::collections::BTreeMap;
@@ -43,6 +44,11 @@ pub fn merge_summaries(a: &Conversation, b: &Conversation) -> Result<Conversatio
             cross_talk: a.isolation.cross_talk + b.isolation.cross_talk,
             examples,
         },
+        paths: paths::paths(
+            paths::merge_counts(&a.paths.live, &b.paths.live),
+            paths::merge_counts(&a.paths.recorded, &b.paths.recorded),
+        ),
+        follow: paths::merge_follow(&a.follow, &b.follow),
     })
 }
 

@@ -42,6 +42,7 @@
 
 mod ids;
 mod merge;
+pub mod paths;
 pub mod pick;
 mod pointer;
 mod stream;
@@ -114,7 +115,8 @@ impl Config {
         self.fields.iter().try_for_each(|f| check("fields", f))
     }
 
-    fn is_turn(&self, endpoint: &str) -> bool {
+    /// Whether calls of `endpoint` are turns ([`Config::turn_endpoints`]).
+    pub fn is_turn(&self, endpoint: &str) -> bool {
         self.turn_endpoints
             .iter()
             .any(|p| match p.strip_suffix('*') {
@@ -132,6 +134,9 @@ pub struct Session {
     turns: u32,
     diverged: bool,
     own: Option<Box<str>>,
+    /// The live path's nodes (at most [`paths::MAX_LENGTH`] kept) and its length.
+    path: Vec<u32>,
+    path_len: u32,
 }
 
 impl Session {
@@ -263,6 +268,9 @@ pub struct Recorder {
     unresolved: Vec<CrossTalkExample>,
     sessions: summary::Sessions,
     session_duration: Hist,
+    live_paths: paths::Counter,
+    recorded_paths: paths::Counter,
+    followed: paths::Followed,
 }
 
 impl Recorder {
@@ -300,6 +308,9 @@ impl Recorder {
             unresolved: Vec::new(),
             sessions: summary::Sessions::default(),
             session_duration: Hist::new(),
+            live_paths: paths::Counter::default(),
+            recorded_paths: paths::Counter::default(),
+            followed: paths::Followed::default(),
         }
     }
 
@@ -390,6 +401,10 @@ impl Recorder {
                 let key = self.transition_key(from, node, false);
                 self.transitions.entry(key).or_default().record(x.latency);
                 session.live_node = Some(node);
+                session.path_len += 1;
+                if session.path.len() < paths::MAX_LENGTH as usize {
+                    session.path.push(node);
+                }
             }
         }
         if is_turn && ok {
@@ -526,6 +541,19 @@ impl Recorder {
         if let Some(own) = &session.own {
             self.issued.release(own);
         }
+        if session.path_len > 0 {
+            let mut path = String::with_capacity(session.path.len() * 5);
+            for (i, &n) in session.path.iter().enumerate() {
+                if i > 0 {
+                    path.push('→');
+                }
+                path.push_str(self.nodes.name(n));
+            }
+            if session.path_len as usize > session.path.len() {
+                path.push_str("→…");
+            }
+            self.live_paths.record(&path, session.path_len);
+        }
         self.session_duration.record(duration);
         match ending {
             Ending::Completed => self.sessions.completed += 1,
@@ -538,6 +566,17 @@ impl Recorder {
                     .or_default() += 1;
             }
         }
+    }
+
+    /// The recorded path of a session that was replayed (see [`paths`]), once per replay.
+    pub fn recorded_path(&mut self, path: &str, len: u32) {
+        self.recorded_paths.record(path, len);
+    }
+
+    /// A session left its recording at live node `at`, took `answers` answers from the
+    /// answer bank and ended as `ended` (`terminal`, `turn_cap`, `end`, …).
+    pub fn followed(&mut self, at: &str, answers: u32, ended: &str) {
+        self.followed.record(at, answers, ended);
     }
 
     /// Sessions started, completed, aborted by reason, and their duration.
@@ -625,6 +664,9 @@ impl Recorder {
                 .or_default() += n;
         }
         self.session_duration.add(&other.session_duration);
+        self.live_paths.merge(&other.live_paths);
+        self.recorded_paths.merge(&other.recorded_paths);
+        self.followed.merge(&other.followed);
     }
 
     /// Cross-talk so far: the responses counted on arrival, plus those that named an id
@@ -722,6 +764,8 @@ impl Recorder {
                     .collect(),
             },
             isolation: self.isolation(),
+            paths: paths::paths(self.live_paths.summary(), self.recorded_paths.summary()),
+            follow: self.followed.summary(),
         }
     }
 }
