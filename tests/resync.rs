@@ -71,7 +71,10 @@ async fn record(dir: &Path) -> PathBuf {
     assert_eq!(report.failed, 0);
     assert_eq!(proxy.finish().await.unwrap().sessions, RECORDED);
     let c = clean.counters();
-    assert_eq!(c.answers_mismatched, 0, "students answer the node they are at");
+    assert_eq!(
+        c.answers_mismatched, 0,
+        "students answer the node they are at"
+    );
     assert!(c.answers_marked > RECORDED * 5);
     clean.shutdown().await;
     out
@@ -146,7 +149,10 @@ async fn resync_follows_a_noisy_agent_and_continue_does_not() {
     let c = live.counters();
     assert!(c.injected_grading_flips > 100, "{c:?}");
     assert!(c.answers_marked >= RECORDED * COPIES * 6);
-    assert_eq!(c.answers_mismatched, 0, "every answer fits the node it arrives at");
+    assert_eq!(
+        c.answers_mismatched, 0,
+        "every answer fits the node it arrives at"
+    );
     let follow = &s.conversation.follow;
     assert!(follow.sessions > 200, "{follow:?}");
     assert_eq!(follow.by_node.values().sum::<u64>(), follow.sessions);
@@ -198,6 +204,23 @@ async fn resync_follows_a_noisy_agent_and_continue_does_not() {
         continue_distance > STATED_DISTANCE && continue_distance > resync_distance + 0.03,
         "continue {continue_distance:.3} vs resync {resync_distance:.3}"
     );
+
+    // end: a session stops where the agent left the recording, before an unfitting answer
+    let live = noisy_mock(12).await;
+    let s = replay(&trace, &live, "end").await;
+    let c = live.counters();
+    assert!(c.injected_grading_flips > 50, "{c:?}");
+    assert_eq!(c.answers_mismatched, 0);
+    let follow = &s.conversation.follow;
+    assert!(follow.sessions > 100, "{follow:?}");
+    assert_eq!(follow.answers, 0);
+    assert_eq!(follow.ended.get("end"), Some(&follow.sessions));
+    assert_eq!(
+        s.sessions.aborted_by_reason.get("diverged"),
+        Some(&follow.sessions)
+    );
+    assert_eq!(s.sessions.aborted, follow.sessions);
+
     eprintln!(
         "path-length distance to the students: resync {resync_distance:.3}, continue {continue_distance:.3}; \
          mismatched answers: continue {}",

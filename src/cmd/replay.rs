@@ -34,7 +34,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
     let start = common_start(&args)?;
     let measures = conversation_config(&settings);
     let mut plan = load_plan(&args.files, &settings.correlation)?;
-    follow(&mut plan, settings.on_divergence.as_deref(), &measures, config.seed)?;
+    follow(
+        &mut plan,
+        settings.on_divergence.as_deref(),
+        &measures,
+        config.seed,
+    )?;
     let plan = Arc::new(plan);
     eprintln!(
         "replaying {} sessions ({} exchanges, {} endpoints) against {}",

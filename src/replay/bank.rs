@@ -369,3 +369,256 @@ impl<'de> Visitor<'de> for Key<'_> {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::correlate::discover::tests::ex;
+    use serde_json::json;
+
+    /// A recorded session `key`: start at APK, then one turn per `(answer, node after)`,
+    /// 100 ms apart, each done in 10 ms; a status check before the turn at `status_before`.
+    pub(crate) fn recorded(
+        key: &str,
+        t0: u64,
+        turns: &[(&str, &str)],
+        status_before: usize,
+    ) -> Vec<trace::Exchange> {
+        let id = format!("{key}-0000-4000-8000-000000000000");
+        let mut t = t0;
+        let mut n = t0 * 10;
+        let mut out = Vec::new();
+        let mut push = |t: u64, method: &str, path: String, req, res| {
+            let mut e = ex(n, t, 10, method, &path, req, res);
+            e.session = Some(key.into());
+            out.push(e);
+            n += 1;
+        };
+        push(
+            t,
+            "POST",
+            "/session/start".into(),
+            json!({}),
+            json!({"thread_id": id, "current_node": "APK"}),
+        );
+        for (k, (answer, after)) in turns.iter().enumerate() {
+            if k + 1 == status_before {
+                t += 50;
+                push(
+                    t,
+                    "GET",
+                    format!("/session/status/{id}"),
+                    json!(null),
+                    json!({"thread_id": id, "current_node": "x"}),
+                );
+            }
+            t += 100;
+            push(
+                t,
+                "POST",
+                "/session/continue".into(),
+                json!({"thread_id": id, "user_response": answer}),
+                json!({"thread_id": id, "current_node": after}),
+            );
+        }
+        out
+    }
+
+    fn plan() -> Plan {
+        let mut exs = recorded(
+            "a",
+            0,
+            &[
+                ("a1", "CI"),
+                ("a2", "GE"),
+                ("a3", "AR"),
+                ("a4 guess", "AR"),
+                ("a5", "TC"),
+            ],
+            2,
+        );
+        exs.extend(recorded(
+            "b",
+            10_000,
+            &[("b1", "CI"), ("b2", "GE"), ("b3", "AR"), ("b4", "TC")],
+            0,
+        ));
+        Plan::from_exchanges(exs)
+    }
+
+    #[test]
+    fn built_from_a_recording_by_the_node_each_answer_was_sent_at() {
+        let plan = plan();
+        let bank = Bank::build(&plan, &conversation::Config::default());
+        let names: Vec<&str> = bank.nodes().collect();
+        assert_eq!(names, ["APK", "CI", "x", "GE", "AR", "TC"]);
+        let at = |n: &str| bank.answers(bank.id(n).unwrap()).to_vec();
+        // session a: a1 at APK; a2 at CI after a status check (its preamble, steps 2..=3)
+        assert_eq!(
+            at("APK"),
+            vec![
+                Answer {
+                    session: 0,
+                    from: 1,
+                    to: 1,
+                    turn: 1
+                },
+                Answer {
+                    session: 1,
+                    from: 1,
+                    to: 1,
+                    turn: 1
+                },
+            ]
+        );
+        // the status check named `x` after a1's response: a2 was sent at `x`, not CI
+        assert_eq!(
+            at("x"),
+            vec![Answer {
+                session: 0,
+                from: 2,
+                to: 3,
+                turn: 2
+            }]
+        );
+        assert_eq!(
+            at("CI"),
+            vec![Answer {
+                session: 1,
+                from: 2,
+                to: 2,
+                turn: 2
+            }]
+        );
+        // a3 at GE, a4 (the guess) and a5 at AR
+        let ar = at("AR");
+        assert_eq!(ar.len(), 3);
+        assert_eq!((ar[0].session, ar[0].turn), (0, 4));
+        assert_eq!((ar[1].session, ar[1].turn), (0, 5));
+        assert_eq!((ar[2].session, ar[2].turn), (1, 4));
+        let tc = bank.id("TC").unwrap();
+        assert!(bank.is_terminal(tc), "nobody answered at TC");
+        assert!(!bank.is_terminal(bank.id("AR").unwrap()));
+        assert_eq!(bank.recorded_turns(0), 5);
+        assert_eq!(bank.recorded_turns(1), 4);
+        // steps: a turn knows the node its recorded response named; others know nothing
+        assert_eq!(
+            bank.step(0, 4),
+            StepInfo {
+                turn: true,
+                after: bank.id("AR").unwrap()
+            }
+        );
+        assert_eq!(
+            bank.step(0, 2),
+            StepInfo {
+                turn: false,
+                after: NONE
+            }
+        );
+        assert_eq!(
+            bank.step(0, 0),
+            StepInfo {
+                turn: false,
+                after: NONE
+            }
+        );
+        assert_eq!(
+            bank.step(9, 9),
+            StepInfo {
+                turn: false,
+                after: NONE
+            }
+        );
+        // the answers are the plan's steps: rewritable like any other
+        let a4 = &plan.sessions[0].steps[ar[0].to as usize];
+        assert!(a4.body.starts_with(b"{\"thread_id\""));
+        assert_eq!(a4.uses.len(), 1);
+    }
+
+    #[test]
+    fn choice_prefers_the_same_turn_then_the_same_session_and_is_seeded() {
+        let bank = Bank::build(&plan(), &conversation::Config::default());
+        let ar = bank.id("AR").unwrap();
+        // turn 4 at AR: both sessions answered there; session 1's own is preferred
+        for draw in 0..20 {
+            assert_eq!(
+                bank.choose(ar, 4, 1, draw).map(|a| (a.session, a.turn)),
+                Some((1, 4))
+            );
+            assert_eq!(
+                bank.choose(ar, 4, 0, draw).map(|a| (a.session, a.turn)),
+                Some((0, 4))
+            );
+        }
+        // turn 5: only session 0 answered at turn 5, preferred over session 1's own turn 4
+        assert_eq!(
+            bank.choose(ar, 5, 1, 3).map(|a| (a.session, a.turn)),
+            Some((0, 5))
+        );
+        // no same turn: the session's own answers; for another session, any answer
+        let own: Vec<_> = (0..8)
+            .map(|d| bank.choose(ar, 9, 0, d).unwrap().turn)
+            .collect();
+        assert!(own.iter().all(|&t| t == 4 || t == 5) && own.contains(&4) && own.contains(&5));
+        let any: std::collections::BTreeSet<_> = (0..16)
+            .map(|d| {
+                let a = bank.choose(ar, 9, 7, d).unwrap();
+                (a.session, a.turn)
+            })
+            .collect();
+        assert_eq!(any.len(), 3, "every answer can be drawn");
+        // the same draw, the same answer
+        assert_eq!(bank.choose(ar, 9, 7, 5), bank.choose(ar, 9, 7, 5));
+        assert_eq!(bank.choose(bank.id("TC").unwrap(), 1, 0, 0), None);
+    }
+
+    #[test]
+    fn live_node_is_read_without_a_document() {
+        let bank = Bank::build(&plan(), &conversation::Config::default());
+        let ar = LiveNode::Known(bank.id("AR").unwrap());
+        assert_eq!(
+            bank.live_node(br#"{"a":[1,{"b":2}],"current_node":"AR","z":null}"#, false),
+            ar
+        );
+        assert_eq!(
+            bank.live_node(br#"{"current_node":"A\u0052"}"#, false),
+            ar,
+            "escaped"
+        );
+        assert_eq!(
+            bank.live_node(br#"{"current_node":"ZZ"}"#, false),
+            LiveNode::Unknown
+        );
+        assert_eq!(
+            bank.live_node(br#"{"current_node":3}"#, false),
+            LiveNode::Missing
+        );
+        assert_eq!(
+            bank.live_node(br#"{"x":{"current_node":"AR"}}"#, false),
+            LiveNode::Missing
+        );
+        assert_eq!(bank.live_node(b"not json", false), LiveNode::Missing);
+        let sse = b"data: {\"token\":\"hi\"}\n\nevent: done\ndata: {\"current_node\":\"AR\"}\n\n";
+        assert_eq!(bank.live_node(sse, true), ar);
+        let cfg = conversation::Config {
+            node_pointer: "/state/nodes/1".into(),
+            ..Default::default()
+        };
+        let deep = Bank {
+            pointer: Pointer::parse(&cfg.node_pointer),
+            ..bank.clone()
+        };
+        assert_eq!(
+            deep.live_node(br#"{"state":{"nodes":["GE","AR"]}}"#, false),
+            ar
+        );
+        let none = Bank::build(
+            &plan(),
+            &conversation::Config {
+                node_pointer: "/nope".into(),
+                ..Default::default()
+            },
+        );
+        assert!(none.is_empty(), "a recording naming no node has no answers");
+    }
+}

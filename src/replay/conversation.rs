@@ -138,7 +138,8 @@ impl Worker {
     /// naming one, then of each 2xx turn response, in send order.
     fn recorded_path(&mut self, s: &SessionInfo<'_>) -> (Rc<str>, u32) {
         let cfg = self.rec.config().clone();
-        let Some(pointer) = Pointer::parse(&cfg.node_pointer).filter(|_| !cfg.node_pointer.is_empty())
+        let Some(pointer) =
+            Pointer::parse(&cfg.node_pointer).filter(|_| !cfg.node_pointer.is_empty())
         else {
             return (Rc::from(""), 0);
         };

@@ -168,3 +168,112 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::conversation;
+    use crate::replay::bank::tests::recorded;
+    use crate::replay::Plan;
+
+    fn bank() -> Bank {
+        let mut exs = recorded(
+            "a",
+            0,
+            &[
+                ("a1", "CI"),
+                ("a2", "GE"),
+                ("a3", "AR"),
+                ("a4", "TC"),
+                ("a5", "RLC"),
+                ("a6", "complete"),
+            ],
+            0,
+        );
+        exs.extend(recorded(
+            "b",
+            10_000,
+            &[
+                ("b1", "CI"),
+                ("b2", "GE"),
+                ("b3", "AR"),
+                ("b4 guess", "AR"),
+                ("b5", "TC"),
+            ],
+            0,
+        ));
+        Bank::build(&Plan::from_exchanges(exs), &conversation::Config::default())
+    }
+
+    fn node(b: &Bank, n: &str) -> LiveNode {
+        LiveNode::Known(b.id(n).unwrap())
+    }
+
+    #[test]
+    fn the_policies() {
+        let b = bank();
+        assert_eq!("resync".parse(), Ok(OnDivergence::Resync));
+        assert!("again"
+            .parse::<OnDivergence>()
+            .unwrap_err()
+            .contains("continue, resync or end"));
+        // continue follows nothing, and nor does any policy without answers
+        assert!(Follow::new(OnDivergence::Continue, b.clone(), 1).is_none());
+        assert!(Follow::new(OnDivergence::Resync, Bank::default(), 1).is_none());
+        let end = Follow::new(OnDivergence::End, b.clone(), 1).unwrap();
+        assert_eq!(end.policy, OnDivergence::End);
+        assert_eq!(Ending::End.aborted(), Some("diverged"));
+        assert_eq!(Ending::Terminal.aborted(), None);
+
+        // diverged: only a turn whose recorded node is known, named otherwise live
+        let turn_ar = b.step(0, 3); // a3 → AR
+        assert!(turn_ar.turn);
+        assert!(!Follow::diverged(turn_ar, node(&b, "AR")));
+        assert!(Follow::diverged(turn_ar, node(&b, "TC")));
+        assert!(Follow::diverged(turn_ar, LiveNode::Unknown));
+        assert!(!Follow::diverged(turn_ar, LiveNode::Missing));
+        assert!(
+            !Follow::diverged(b.step(0, 0), node(&b, "TC")),
+            "the start is no turn"
+        );
+
+        // resync: an answer for the live node, until a terminal node or the cap
+        let f = Follow::new(OnDivergence::Resync, b.clone(), 7).unwrap();
+        let Next::Send(a) = f.next(node(&b, "AR"), 3, 0, 42) else {
+            panic!()
+        };
+        assert_eq!(
+            b.answers(b.id("AR").unwrap())
+                .iter()
+                .filter(|x| **x == a)
+                .count(),
+            1
+        );
+        assert_eq!(a.turn, 4, "the same turn is preferred");
+        assert_eq!(f.next(node(&b, "AR"), 3, 0, 42), Next::Send(a), "seeded");
+        assert_eq!(
+            f.next(node(&b, "complete"), 6, 0, 1),
+            Next::Over(Ending::Terminal)
+        );
+        assert_eq!(f.cap(0), 12);
+        assert_eq!(f.cap(1), 10);
+        assert_eq!(
+            f.next(node(&b, "AR"), 10, 1, 1),
+            Next::Over(Ending::TurnCap)
+        );
+        assert!(matches!(f.next(node(&b, "AR"), 9, 1, 1), Next::Send(_)));
+        assert_eq!(
+            f.next(LiveNode::Unknown, 3, 0, 1),
+            Next::Over(Ending::NoAnswer)
+        );
+        // different users draw different answers among equals (none at turn 2, nor of
+        // session 5)
+        let drawn: std::collections::BTreeSet<_> = (0..32)
+            .map(|vu| match f.next(node(&b, "AR"), 1, 5, vu) {
+                Next::Send(a) => (a.session, a.turn),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(drawn.len(), 3);
+    }
+}

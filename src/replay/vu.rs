@@ -250,8 +250,7 @@ impl<'a, W: WorkerMeasure> Run<'a, W> {
         let ending = match f.policy {
             OnDivergence::End | OnDivergence::Continue => Ending::End,
             OnDivergence::Resync => loop {
-                let answer = match f.next(self.live_node, self.turns, self.session.index, self.vu)
-                {
+                let answer = match f.next(self.live_node, self.turns, self.session.index, self.vu) {
                     Next::Send(a) => a,
                     Next::Over(e) => break e,
                 };
@@ -294,19 +293,29 @@ impl<'a, W: WorkerMeasure> Run<'a, W> {
         // the answer's ids are its own session's: map them to this user's, by name
         let live: Vec<Option<String>> = vars
             .iter()
-            .map(|v| {
-                match self.session.vars.iter().position(|o| o.name == v.name) {
+            .map(
+                |v| match self.session.vars.iter().position(|o| o.name == v.name) {
                     Some(o) => self.live[o].clone(),
                     None if v.source == VarSource::Fresh => {
                         Some(rewrite::fresh(&v.recorded, &mut rand::thread_rng()))
                     }
                     None => None,
-                }
-            })
+                },
+            )
             .collect();
         match rewrite::request(step, vars, &live) {
             Ok(p) => {
-                let r = send(client, Src::Bank { session: src, step: k }, due, step.method.clone(), p).await;
+                let r = send(
+                    client,
+                    Src::Bank {
+                        session: src,
+                        step: k,
+                    },
+                    due,
+                    step.method.clone(),
+                    p,
+                )
+                .await;
                 self.complete(r);
                 self.aborted.is_none()
             }

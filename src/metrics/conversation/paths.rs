@@ -197,7 +197,11 @@ mod tests {
     fn total_variation_distance() {
         let a = counts(&[("6", 50), ("7", 50)]);
         assert_eq!(distance(&a, &a), 0.0);
-        assert_eq!(distance(&a, &counts(&[("6", 1), ("7", 1)])), 0.0, "shares, not counts");
+        assert_eq!(
+            distance(&a, &counts(&[("6", 1), ("7", 1)])),
+            0.0,
+            "shares, not counts"
+        );
         assert_eq!(distance(&a, &counts(&[("8", 3)])), 1.0);
         let d = distance(&a, &counts(&[("6", 80), ("7", 20)]));
         assert!((d - 0.3).abs() < 1e-12, "{d}");
