@@ -140,6 +140,7 @@ pub fn render(c: &Conversation) -> String {
             },
         );
     }
+    follow_and_paths(&mut out, c);
     let i = &c.isolation;
     if i.cross_talk > 0 {
         let _ = write!(out, "  isolation: ❌ {} cross-talk responses", i.cross_talk);
@@ -158,6 +159,57 @@ pub fn render(c: &Conversation) -> String {
         return out;
     }
     format!("Conversation\n{out}")
+}
+
+/// `follow:` (what users did when the agent left the recording) and `paths:` (live beside
+/// recorded: the distances, the length histograms and the top paths).
+fn follow_and_paths(out: &mut String, c: &Conversation) {
+    let f = &c.follow;
+    if f.sessions > 0 {
+        let mut nodes: Vec<_> = f.by_node.iter().collect();
+        nodes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let nodes: Vec<String> = nodes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let ended: Vec<String> = f.ended.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "  left the recording: {} sessions (at {}); {} answers from the bank; ended {}",
+            f.sessions,
+            nodes.join(", "),
+            f.answers,
+            ended.join(", ")
+        );
+    }
+    let p = &c.paths;
+    if p.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  node paths, live vs recorded: distance {:.3} over lengths, {:.3} over paths (total variation)",
+        p.length_distance, p.path_distance
+    );
+    for (side, counts) in [("live", &p.live), ("recorded", &p.recorded)] {
+        let mut lengths: Vec<_> = counts.lengths.iter().collect();
+        lengths.sort_by_key(|(k, _)| k.parse::<u32>().unwrap_or(u32::MAX));
+        let lengths: Vec<String> = lengths.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+        let _ = writeln!(
+            out,
+            "    {side:<9} {} sessions, lengths {}",
+            counts.sessions,
+            lengths.join(" ")
+        );
+        for (path, n) in top_paths(&counts.paths, 3) {
+            let _ = writeln!(out, "      {n:>7}  {path}");
+        }
+    }
+}
+
+/// The `k` most common paths, most common first (ties by name).
+pub fn top_paths(paths: &BTreeMap<String, u64>, k: usize) -> Vec<(&str, u64)> {
+    let mut v: Vec<(&str, u64)> = paths.iter().map(|(p, &n)| (p.as_str(), n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v.truncate(k);
+    v
 }
 
 #[cfg(test)]

@@ -367,6 +367,10 @@ fn feed(r: &mut Recorder, part: Option<usize>) {
         } else {
             Ending::Completed
         };
+        r.recorded_path("APK→CI", 2);
+        if i == 3 {
+            r.followed("AR", 2, "terminal");
+        }
         r.end_session(s, ending, Duration::from_secs(i as u64 + 1));
     }
 }
@@ -384,6 +388,14 @@ fn merged_workers_equal_one_recorder() {
     let (sa, sb) = (a.summary(), b.summary());
     a.merge(&b);
     let want = one.summary();
+    // the live paths (APK, then the node of each 2xx turn) beside the recorded ones
+    assert_eq!(want.paths.live.sessions, 6);
+    assert_eq!(want.paths.live.paths["APK→CI"], 5);
+    assert_eq!(want.paths.live.paths["APK→AR"], 1);
+    assert_eq!(want.paths.recorded.lengths["2"], 6);
+    assert_eq!(want.paths.length_distance, 0.0);
+    assert!((want.paths.path_distance - 1.0 / 6.0).abs() < 1e-12);
+    assert_eq!(want.follow.by_node["AR"], 1);
     assert_eq!(
         want.isolation.cross_talk, 5,
         "every session but s0 named s0"

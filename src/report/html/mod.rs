@@ -499,6 +499,7 @@ fn conversation(h: &mut String, s: &Summary) {
             &rows,
         );
     }
+    follow_and_paths(h, c);
     if !c.fields.is_empty() {
         let rows: Vec<Vec<String>> = c
             .fields
@@ -514,6 +515,97 @@ fn conversation(h: &mut String, s: &Summary) {
             &rows,
         );
     }
+}
+
+/// What users did when the agent left the recording, and the live node paths beside the
+/// recorded ones.
+fn follow_and_paths(h: &mut String, c: &crate::metrics::summary::Conversation) {
+    let f = &c.follow;
+    if f.sessions > 0 {
+        let mut rows: Vec<Vec<String>> = f
+            .by_node
+            .iter()
+            .map(|(k, n)| vec![esc(&format!("left at {k}")), format::count(*n)])
+            .collect();
+        rows.push(vec![
+            "Answers from the bank".into(),
+            format::count(f.answers),
+        ]);
+        rows.extend(
+            f.ended
+                .iter()
+                .map(|(k, n)| vec![esc(&format!("ended: {k}")), format::count(*n)]),
+        );
+        let note = format!(
+            "{} sessions met a live node other than the recorded one.",
+            format::count(f.sessions)
+        );
+        table(
+            h,
+            "follow",
+            "Following the live agent",
+            &esc(&note),
+            &["", "Sessions"],
+            &rows,
+        );
+    }
+    let p = &c.paths;
+    if p.is_empty() {
+        return;
+    }
+    let share = |n: u64, of: u64| pct(ratio(n, of) * 100.0);
+    let mut lengths: Vec<&String> = p
+        .live
+        .lengths
+        .keys()
+        .chain(p.recorded.lengths.keys())
+        .collect();
+    lengths.sort_by_key(|k| k.parse::<u32>().unwrap_or(u32::MAX));
+    lengths.dedup();
+    let rows: Vec<Vec<String>> = lengths
+        .iter()
+        .map(|k| {
+            let (l, r) = (
+                p.live.lengths.get(*k).copied().unwrap_or(0),
+                p.recorded.lengths.get(*k).copied().unwrap_or(0),
+            );
+            vec![
+                esc(k),
+                format!("{} ({})", format::count(l), share(l, p.live.sessions)),
+                format!("{} ({})", format::count(r), share(r, p.recorded.sessions)),
+            ]
+        })
+        .collect();
+    let note = format!(
+        "Nodes per session, live beside the recorded sessions they replayed. Total variation distance: {:.3} over lengths, {:.3} over whole paths (0 = the same distribution, 1 = disjoint).",
+        p.length_distance, p.path_distance
+    );
+    table(
+        h,
+        "path-lengths",
+        "Node paths: lengths",
+        &esc(&note),
+        &["Length", "Live", "Recorded"],
+        &rows,
+    );
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (side, counts) in [("live", &p.live), ("recorded", &p.recorded)] {
+        for (path, n) in crate::report::conversation::top_paths(&counts.paths, 5) {
+            rows.push(vec![
+                side.into(),
+                esc(path),
+                format!("{} ({})", format::count(n), share(n, counts.sessions)),
+            ]);
+        }
+    }
+    table(
+        h,
+        "paths",
+        "Node paths: most common",
+        "",
+        &["", "Path", "Sessions"],
+        &rows,
+    );
 }
 
 fn sessions(h: &mut String, s: &Summary) {
