@@ -508,6 +508,7 @@ mod tests {
             spawn_rate = 10
             run_time = "10m"
             timing = "schedule"
+            on_divergence = "end"
             speed = 2.5
             timeout = 60
             seed = 7
@@ -530,6 +531,7 @@ mod tests {
         assert_eq!(s.spawn_rate, Some(10.0));
         assert_eq!(s.run_time, Some(Duration::from_secs(600)));
         assert_eq!(s.timing, Some(Timing::Schedule));
+        assert_eq!(s.on_divergence.as_deref(), Some("end"));
         assert_eq!(s.speed, Some(2.5));
         assert_eq!(s.timeout, Some(Duration::from_secs(60)));
         assert_eq!(s.seed, Some(7));
@@ -575,6 +577,8 @@ mod tests {
             ("run_time = \"0s\"", "`run_time` must be a duration"),
             ("timeout = true", "`timeout` must be a duration such as \"30s\", \"5m\", \"1h 30m\" or a number of seconds, found true"),
             ("timing = \"fast\"", "`timing` must be \"think\" or \"schedule\", found \"fast\""),
+            ("on_divergence = \"skip\"", "`on_divergence` must be \"continue\", \"resync\" or \"end\", found \"skip\""),
+            ("on_divergence = 1", "`on_divergence` must be a string, found an integer"),
             ("thresholds = \"p95 < 5s\"", "`thresholds` must be a list of strings, found a string"),
             ("thresholds = [1]", "`thresholds[0]` must be a string, found an integer"),
             ("users = 10\nmultiply = 2", "`multiply` cannot be combined with `users`"),
