@@ -272,7 +272,8 @@ impl WorkerMeasure for Worker {
                 None => Ending::Completed,
                 Some(reason) => Ending::Aborted(reason),
             };
-            if let Some((path, len)) = self.recorded_paths.get(&index) {
+            let stopped = end.aborted == Some(conversation::STOPPED);
+            if let Some((path, len)) = self.recorded_paths.get(&index).filter(|_| !stopped) {
                 self.rec.recorded_path(path, *len);
             }
             if let Some(f) = &end.follow {

@@ -213,6 +213,10 @@ pub enum Ending<'a> {
 
 const START: u32 = u32::MAX;
 
+/// The abort reason of a session cut short by the end of the run (Ctrl-C, `--duration`);
+/// such sessions are left out of the node paths.
+pub const STOPPED: &str = "stopped";
+
 /// Pointer slots: the node, the session id, then one per field.
 const NODE: usize = 0;
 const SESSION: usize = 1;
@@ -541,7 +545,9 @@ impl Recorder {
         if let Some(own) = &session.own {
             self.issued.release(own);
         }
-        if session.path_len > 0 {
+        // a session cut short by the end of the run says nothing of its conversation's path
+        let stopped = ending == Ending::Aborted(STOPPED);
+        if session.path_len > 0 && !stopped {
             let mut path = String::with_capacity(session.path.len() * 5);
             for (i, &n) in session.path.iter().enumerate() {
                 if i > 0 {

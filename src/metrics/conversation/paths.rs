@@ -9,7 +9,8 @@
 //! students' ones.
 //!
 //! # Invariants
-//! - Counted once per session, at its end (never per request).
+//! - Counted once per session, at its end (never per request); a session stopped by the
+//!   end of the run (reason `stopped`) is counted on neither side.
 //! - Memory is bounded: at most [`MAX_PATHS`] distinct paths per side (later new ones count
 //!   as [`OTHER`]); lengths past [`MAX_LENGTH`] count as [`MAX_LENGTH`].
 //! - Merging adds counts, so the merge of two parts equals one part fed both, up to the cap
