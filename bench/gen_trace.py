@@ -39,15 +39,17 @@ def body(value):
 
 EMPTY = {"text": "", "len": 0}
 JSON_H = [["content-type", "application/json"]]
-NODES = ["APK", "CI", "GE", "AR", "TC", "RLC"]
+# the mock's node machine (src/mock/node.rs), so a replay against it walks the recorded path
+NODES = ["APK", "CI", "GE", "AR", "TC", "RLC", "complete"]
 ANSWERS = {
     "APK": "I think plants get food from the soil and from sunlight.",
     "CI": "Photosynthesis is how plants use light energy to make glucose from CO2 and water.",
     "GE": "If I cover a leaf, it probably makes less sugar because it gets no light.",
     "AR": "Chlorophyll absorbs the light energy.",
-    "AR_wrong": "The roots make the sugar at night.",
+    "AR_wrong": "My guess: the roots make the sugar at night.",
     "TC": "Solar panels are similar: they capture light and turn it into usable energy.",
     "RLC": "B",
+    "complete": "Can you tell me more?",
 }
 
 
@@ -127,7 +129,7 @@ def students(args, rng, b):
                 node = min(node + 1, len(NODES) - 1)
             res = {"thread_id": thread, "agent_response": f"Let's go on ({NODES[node]}).",
                    "current_node": NODES[node], "turn": turn, "simulation_triggered": turn % 4 == 0,
-                   "image_url": None, "session_complete": False}
+                   "image_url": None, "session_complete": NODES[node] == "complete"}
             t = b.add(thread, s, t, args.latency_us, "POST", "/session/continue",
                       body({"thread_id": thread, "user_response": answer}), 200, body(res))
     return {"gaps_us": gaps}
