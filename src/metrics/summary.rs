@@ -82,6 +82,10 @@ pub struct RunInfo {
     /// `--on-divergence`: `continue`, `resync` or `end` (absent in older summaries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_divergence: Option<String>,
+    /// Changes made while the run went (users, multiplier, pause, resume, stop), in order;
+    /// absent when the run was never steered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<ControlEvent>,
 }
 
 /// The shards of a split run, as the merge found them (from each summary's `shard` `i/n`).
@@ -117,6 +121,26 @@ pub struct SkewSpread {
     pub p100_ms: f64,
     /// `p100_ms − min_ms`: how far apart the shards started.
     pub spread_ms: f64,
+}
+
+/// One change to a running replay (`replay::control`), drawn as a marker on the charts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ControlEvent {
+    /// Seconds since the run's start.
+    pub t_s: f64,
+    /// RFC 3339 (µs) wall-clock time.
+    pub at: String,
+    /// `users`, `multiply`, `pause`, `resume` or `stop`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn_rate: Option<f64>,
+    /// Lowered users stopped at once rather than at their next session boundary.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub at_once: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiply: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

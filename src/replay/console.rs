@@ -164,6 +164,7 @@ mod tests {
             lag_p99_ms: 1.24,
             failures: 0,
             requests: 30,
+            point: Default::default(),
         });
         assert!(
             line.contains("users     7")

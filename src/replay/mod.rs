@@ -30,6 +30,7 @@
 pub mod bank;
 pub mod client;
 pub mod console;
+pub mod control;
 pub mod conversation;
 pub mod follow;
 pub mod hook;
@@ -41,10 +42,11 @@ pub mod sample;
 pub mod timer;
 mod vu;
 
+pub use control::{Change, Control};
 pub use follow::OnDivergence;
 pub use hook::{Measure, NoMeasure, WorkerMeasure};
 pub use plan::{Plan, RouteId};
-pub use run::{run, Progress};
+pub use run::{run, run_with, Progress};
 
 use http::{HeaderName, HeaderValue};
 use std::path::PathBuf;

@@ -8,6 +8,7 @@
 //! series points and progress lines, in order.
 
 use super::client::{Client, ClientConfig};
+use super::control::{Control, Local, Target};
 use super::hook::{Measure, WorkerMeasure};
 use super::plan::Plan;
 use super::vu::{run_session, Worker};
@@ -17,6 +18,7 @@ use crate::metrics::{Recorder, Second};
 use chrono::{SecondsFormat, Utc};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -42,6 +44,8 @@ pub struct Progress {
     pub failures: u64,
     /// Requests so far.
     pub requests: u64,
+    /// The whole second, as it goes into `summary.json`'s series (exact histograms).
+    pub point: SeriesPoint,
 }
 
 enum Msg<P> {
@@ -57,21 +61,23 @@ enum Msg<P> {
     },
 }
 
-/// What one worker runs.
-enum Job {
-    /// Closed user `user`: starts at `at`, plays `order[(user + k·users) % len]` for
-    /// k = 0.. until stopped or `quota` sessions were played.
-    Closed {
-        user: u64,
-        at: Duration,
-        quota: Option<u64>,
-    },
-    /// Open arrival `n` of session `session` at `at`.
-    Open {
-        n: u64,
-        session: usize,
-        at: Duration,
-    },
+/// Which worker of this shard plays user or arrival `n` (`None`: another shard's).
+#[derive(Debug, Clone, Copy)]
+struct Assign {
+    shard: Option<super::Shard>,
+    workers: usize,
+    worker: usize,
+}
+
+impl Assign {
+    fn mine(&self, n: u64) -> bool {
+        let local = match self.shard {
+            Some(s) if n % s.count != s.index => return false,
+            Some(s) => n / s.count,
+            None => n,
+        };
+        local % self.workers as u64 == self.worker as u64
+    }
 }
 
 /// Runs `plan` against `config.target` until done, `--duration` or `cancel`; calls
@@ -82,8 +88,23 @@ pub fn run<M: Measure>(
     config: &Config,
     measure: Arc<M>,
     cancel: CancellationToken,
+    progress: impl FnMut(&Progress),
+    info: RunInfo,
+) -> Result<Summary, Error> {
+    let control = Control::new(config.workload);
+    run_with(plan, config, measure, cancel, progress, info, &control)
+}
+
+/// [`run`] steered by `control` (made with the same workload): its changes apply while the
+/// run goes and are written to the summary's `run.events`.
+pub fn run_with<M: Measure>(
+    plan: Arc<Plan>,
+    config: &Config,
+    measure: Arc<M>,
+    cancel: CancellationToken,
     mut progress: impl FnMut(&Progress),
     info: RunInfo,
+    control: &Control,
 ) -> Result<Summary, Error> {
     if plan.sessions.is_empty() {
         return Err(Error::EmptyPlan);
@@ -108,14 +129,14 @@ pub fn run<M: Measure>(
             client_config.is_local(),
         )
     };
-    let jobs = jobs(&plan, config, workers);
     let order = Arc::new(session_order(plan.sessions.len(), config.seed));
     let stop = cancel.child_token();
     let started_at = Utc::now();
     let start = std::time::Instant::now();
+    control.started(start);
     let (tx, rx) = mpsc::channel::<Msg<<M::Worker as WorkerMeasure>::Part>>();
     let mut handles = Vec::new();
-    for (index, jobs) in jobs.into_iter().enumerate() {
+    for index in 0..workers {
         let tx = tx.clone();
         let (plan, measure, order, cc, stop) = (
             plan.clone(),
@@ -124,7 +145,14 @@ pub fn run<M: Measure>(
             client_config.clone(),
             stop.clone(),
         );
-        let (timing, speed, users) = (config.timing, config.speed, closed_users(config));
+        let (timing, speed, users) = (config.timing, config.speed, initial_users(config));
+        let mut rx = control.subscribe();
+        let assign = Assign {
+            shard: config.shard,
+            workers,
+            worker: index,
+        };
+        let (closed, bounded) = (control.is_closed(), config.duration.is_some());
         let h = std::thread::Builder::new()
             .name(format!("replay-{index}"))
             .spawn(move || {
@@ -142,9 +170,25 @@ pub fn run<M: Measure>(
                         timing,
                         speed,
                         stop,
+                        control: Local::new(&rx.borrow_and_update()),
                         timer: super::timer::Timer::new(),
                     });
                     let finished = CancellationToken::new();
+                    // the control's changes, copied onto this thread
+                    let watcher = {
+                        let (w, finished) = (w.clone(), finished.clone());
+                        tokio::task::spawn_local(async move {
+                            loop {
+                                tokio::select! {
+                                    r = rx.changed() => match r {
+                                        Ok(()) => w.control.update(&rx.borrow_and_update()),
+                                        Err(_) => return,
+                                    },
+                                    _ = finished.cancelled() => return,
+                                }
+                            }
+                        })
+                    };
                     let ticker = {
                         let (w, tx, finished) = (w.clone(), tx.clone(), finished.clone());
                         tokio::task::spawn_local(async move {
@@ -161,17 +205,14 @@ pub fn run<M: Measure>(
                             }
                         })
                     };
-                    let tasks: Vec<_> = jobs
-                        .into_iter()
-                        .map(|job| {
-                            let (w, order, cc) = (w.clone(), order.clone(), cc.clone());
-                            tokio::task::spawn_local(async move { play(&w, job, &order, users, cc, start).await })
-                        })
-                        .collect();
-                    for t in tasks {
-                        let _ = t.await;
+                    if closed {
+                        let sessions = (order.len() as u64, users);
+                        closed_users(&w, assign, (!bounded).then_some(sessions), order, cc, start).await;
+                    } else {
+                        open_arrivals(&w, assign, cc, start).await;
                     }
                     finished.cancel();
+                    let _ = watcher.await;
                     let k = ticker.await.unwrap_or(0);
                     let second = w.rec.borrow_mut().take_second();
                     let _ = tx.send(Msg::Second { worker: index, index: k, second: Box::new(second) });
@@ -218,7 +259,9 @@ pub fn run<M: Measure>(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d)
+            || control.stop_token().is_cancelled()
+        {
             stop.cancel();
         }
         let all_done = done.iter().all(|d| *d);
@@ -229,6 +272,7 @@ pub fn run<M: Measure>(
             requests += s.requests;
             failures += s.failures;
             peak = peak.max(s.users);
+            let point = s.point(t0 + next as i64);
             progress(&Progress {
                 elapsed_s: next + 1,
                 users: s.users,
@@ -237,8 +281,9 @@ pub fn run<M: Measure>(
                 lag_p99_ms: s.lag.quantile_us(0.99) as f64 / 1000.0,
                 failures,
                 requests,
+                point: point.clone(),
             });
-            series.push(s.point(t0 + next as i64));
+            series.push(point);
             next += 1;
         }
         if all_done {
@@ -273,6 +318,7 @@ pub fn run<M: Measure>(
             timeout_s: config.timeout.as_secs_f64(),
             seed: config.seed,
             shard: config.shard.map(|s| s.to_string()),
+            events: control.events(),
             ..info
         },
         totals: Default::default(),
@@ -289,7 +335,7 @@ pub fn run<M: Measure>(
     Ok(summary)
 }
 
-fn closed_users(config: &Config) -> u64 {
+fn initial_users(config: &Config) -> u64 {
     match config.workload {
         Workload::Closed { users, .. } => users.max(1),
         Workload::Open { .. } => 1,
@@ -303,94 +349,263 @@ fn session_order(len: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-/// Splits the workload into per-worker jobs (this shard's share only).
-fn jobs(plan: &Plan, config: &Config, workers: usize) -> Vec<Vec<Job>> {
-    let mut out: Vec<Vec<Job>> = (0..workers).map(|_| Vec::new()).collect();
-    let mine = |n: u64| config.shard.is_none_or(|s| n % s.count == s.index);
-    let mut k = 0usize;
-    match config.workload {
-        Workload::Closed { users, spawn_rate } => {
-            let sessions = plan.sessions.len() as u64;
-            for user in (0..users.max(1)).filter(|&u| mine(u)) {
-                let at = match spawn_rate {
-                    Some(r) if r.is_finite() && r > 0.0 => Duration::from_secs_f64(user as f64 / r),
-                    _ => Duration::ZERO,
-                };
-                // without a duration the users play the recording once between them
-                let quota = config.duration.is_none().then(|| {
-                    if user < sessions {
-                        (sessions - user).div_ceil(users.max(1))
-                    } else {
-                        1
-                    }
-                });
-                out[k % workers].push(Job::Closed { user, at, quota });
-                k += 1;
-            }
+/// When closed user `user` starts: on the ramp of the last change (`changed_at`, from
+/// `previous_users` at `spawn_rate` per second).
+fn user_start(user: u64, t: &Target) -> Duration {
+    let ahead = user.saturating_sub(t.previous_users) as f64;
+    let offset = ahead / t.spawn_rate;
+    t.changed_at
+        + if offset.is_finite() {
+            Duration::from_secs_f64(offset)
+        } else {
+            Duration::ZERO
         }
-        Workload::Open { multiply } => {
-            let multiply = multiply.max(1);
-            let first = plan.sessions.first().map(|s| s.start).unwrap_or_default();
-            let span = plan.span.saturating_sub(first);
-            let mut n = 0u64;
-            for c in 0..multiply {
-                let shift = span.mul_f64(c as f64 / multiply as f64);
-                for (i, s) in plan.sessions.iter().enumerate() {
-                    if mine(n) {
-                        let at = config.speed.scale(s.start.saturating_sub(first) + shift);
-                        out[k % workers].push(Job::Open { n, session: i, at });
-                        k += 1;
-                    }
-                    n += 1;
-                }
-            }
-        }
-    }
-    out
 }
 
-/// One closed user or open arrival, from its start to its end.
-async fn play<W: WorkerMeasure>(
-    w: &Worker<W>,
-    job: Job,
-    order: &[usize],
-    users: u64,
+/// Sessions user `user` plays when the run has no duration: the `users` share the
+/// recording of `sessions` sessions once between them.
+fn quota(user: u64, users: u64, sessions: u64) -> u64 {
+    if user < sessions {
+        (sessions - user).div_ceil(users.max(1))
+    } else {
+        1
+    }
+}
+
+/// The closed users of one worker, started and stopped as the control's target moves:
+/// users below the target are started on its ramp, those above it stop at their next
+/// session boundary (or at once after an `at_once` lowering). Returns when every user has
+/// ended and no more can start (stopped, or no `--duration` and every quota played).
+/// `once` is `(sessions, initial users)` when the run has no duration.
+async fn closed_users<W: WorkerMeasure>(
+    w: &Rc<Worker<W>>,
+    assign: Assign,
+    once: Option<(u64, u64)>,
+    order: Arc<Vec<usize>>,
     cc: Arc<ClientConfig>,
     start: Instant,
 ) {
-    let (vu, at) = match job {
-        Job::Closed { user, at, .. } => (user, at),
-        Job::Open { n, at, .. } => (n, at),
+    let mut users: FxHashMap<u64, CancellationToken> = FxHashMap::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut target, mut seen) = w.control.target();
+    let mut cut = target.cut;
+    let first = Target {
+        previous_users: 0,
+        changed_at: Duration::ZERO,
+        ..target
     };
-    // the client is built before the start so its set-up never shows as lag
-    let client = Client::new(cc);
-    tokio::select! {
-        _ = w.timer.sleep_until(start + at) => {}
-        _ = w.stop.cancelled() => return,
+    let spawn = |tasks: &mut tokio::task::JoinSet<u64>,
+                 users: &mut FxHashMap<u64, CancellationToken>,
+                 user: u64,
+                 at: Duration,
+                 target_users: u64| {
+        let stop = w.stop.child_token();
+        users.insert(user, stop.clone());
+        let quota = once.map(|(sessions, _)| quota(user, target_users, sessions));
+        let (w, order, cc) = (w.clone(), order.clone(), cc.clone());
+        let round = once.map_or(target_users, |(_, initial)| initial).max(1);
+        tasks.spawn_local(async move {
+            play_closed(&w, user, at, quota, &stop, &order, round, cc, start).await;
+            user
+        });
+    };
+    for user in (0..first.users).filter(|&u| assign.mine(u)) {
+        spawn(
+            &mut tasks,
+            &mut users,
+            user,
+            user_start(user, &first),
+            first.users,
+        );
     }
-    w.rec.borrow_mut().user_started();
-    match job {
-        Job::Open { session, .. } => {
-            run_session(w, &client, vu, &w.plan.sessions[session], start + at).await;
+    loop {
+        if tasks.is_empty() && (once.is_some() || w.stop.is_cancelled()) {
+            break;
         }
-        Job::Closed { user, quota, .. } => {
-            let mut k = 0u64;
-            while !w.stop.is_cancelled() && quota.is_none_or(|q| k < q) {
-                let idx = order[((user + k * users) % order.len() as u64) as usize];
-                let ended =
-                    run_session(w, &client, vu, &w.plan.sessions[idx], Instant::now()).await;
-                k += 1;
-                if ended == Some(kind::CONNECT) {
-                    // the target refuses connections: pause instead of spinning
-                    tokio::select! {
-                        _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
-                        _ = w.stop.cancelled() => {}
+        tokio::select! {
+            _ = w.control.changed(seen) => {
+                (target, seen) = w.control.target();
+                if target.cut != cut {
+                    cut = target.cut;
+                    for (_, stop) in users.iter().filter(|(u, _)| **u >= target.users) {
+                        stop.cancel();
                     }
                 }
+                if !w.stop.is_cancelled() {
+                    for user in (0..target.users).filter(|&u| assign.mine(u)) {
+                        if users.contains_key(&user) {
+                            continue;
+                        }
+                        spawn(&mut tasks, &mut users, user, user_start(user, &target), target.users);
+                    }
+                }
+            }
+            Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
+                let Ok(user) = ended else { continue };
+                let cut_short = users.remove(&user).is_some_and(|s| s.is_cancelled());
+                // stopped at once, then wanted again before it ended: it starts again now
+                if cut_short && user < w.control.users() && !w.stop.is_cancelled() {
+                    let now = start.elapsed().saturating_sub(w.control.paused_total());
+                    spawn(&mut tasks, &mut users, user, now, target.users);
+                }
+            }
+            _ = w.stop.cancelled(), if tasks.is_empty() => {}
+        }
+    }
+}
+
+/// Sleeps until `start + at`, moved by the time paused meanwhile; false when `stop` came
+/// first.
+async fn wait_start<W>(
+    w: &Worker<W>,
+    stop: &CancellationToken,
+    start: Instant,
+    at: Duration,
+) -> bool {
+    loop {
+        let due = start + at + w.control.paused_total();
+        tokio::select! {
+            _ = w.timer.sleep_until(due) => {}
+            _ = stop.cancelled() => return false,
+        }
+        if w.control.is_paused() {
+            tokio::select! {
+                _ = w.control.resumed() => {}
+                _ = stop.cancelled() => return false,
+            }
+        } else if start + at + w.control.paused_total() <= Instant::now() {
+            return true;
+        }
+    }
+}
+
+/// One closed user: starts at `at`, plays `order[(user + k·round) % len]` for k = 0..
+/// until stopped, numbered above the target, or `quota` sessions were played.
+#[allow(clippy::too_many_arguments)]
+async fn play_closed<W: WorkerMeasure>(
+    w: &Worker<W>,
+    user: u64,
+    at: Duration,
+    quota: Option<u64>,
+    stop: &CancellationToken,
+    order: &[usize],
+    round: u64,
+    cc: Arc<ClientConfig>,
+    start: Instant,
+) {
+    // the client is built before the start so its set-up never shows as lag
+    let client = Client::new(cc);
+    if !wait_start(w, stop, start, at).await || user >= w.control.users() {
+        return;
+    }
+    w.rec.borrow_mut().user_started();
+    let mut k = 0u64;
+    while !stop.is_cancelled() && quota.is_none_or(|q| k < q) && user < w.control.users() {
+        if w.control.is_paused() {
+            tokio::select! {
+                _ = w.control.resumed() => continue,
+                _ = stop.cancelled() => break,
+            }
+        }
+        let idx = order[((user + k * round) % order.len() as u64) as usize];
+        let ended = run_session(
+            w,
+            &client,
+            user,
+            &w.plan.sessions[idx],
+            Instant::now(),
+            stop,
+        )
+        .await;
+        k += 1;
+        if ended == Some(kind::CONNECT) {
+            // the target refuses connections: pause instead of spinning
+            tokio::select! {
+                _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
+                _ = stop.cancelled() => {}
             }
         }
     }
     w.rec.borrow_mut().user_ended();
+}
+
+/// This worker's open arrivals with `multiply` copies, from replay time `since` on, in
+/// time order: (arrival number, session, start offset).
+fn arrivals(
+    plan: &Plan,
+    speed: super::Speed,
+    multiply: u64,
+    since: Duration,
+    assign: Assign,
+) -> Vec<(u64, usize, Duration)> {
+    let multiply = multiply.max(1);
+    let first = plan.sessions.first().map(|s| s.start).unwrap_or_default();
+    let span = plan.span.saturating_sub(first);
+    let len = plan.sessions.len() as u64;
+    let mut out = Vec::new();
+    for c in 0..multiply {
+        let shift = span.mul_f64(c as f64 / multiply as f64);
+        for (i, s) in plan.sessions.iter().enumerate() {
+            let n = c * len + i as u64;
+            let at = speed.scale(s.start.saturating_sub(first) + shift);
+            if at >= since && assign.mine(n) {
+                out.push((n, i, at));
+            }
+        }
+    }
+    out.sort_by_key(|&(n, _, at)| (at, n));
+    out
+}
+
+/// The open arrivals of one worker; a new multiplier applies to the arrivals still to
+/// come. Returns when every arrival of the recording's span has been played (or stopped).
+async fn open_arrivals<W: WorkerMeasure>(
+    w: &Rc<Worker<W>>,
+    assign: Assign,
+    cc: Arc<ClientConfig>,
+    start: Instant,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut target, mut seen) = w.control.target();
+    let mut list = arrivals(&w.plan, w.speed, target.multiply, Duration::ZERO, assign).into_iter();
+    'arrivals: while let Some((n, session, at)) = list.next() {
+        loop {
+            let due = start + at + w.control.paused_total();
+            tokio::select! {
+                _ = w.timer.sleep_until(due) => {
+                    if w.control.is_paused() {
+                        tokio::select! {
+                            _ = w.control.resumed() => {}
+                            _ = w.stop.cancelled() => break 'arrivals,
+                        }
+                        continue;
+                    }
+                    break;
+                }
+                _ = w.control.changed(seen) => {
+                    let multiply = target.multiply;
+                    (target, seen) = w.control.target();
+                    if target.multiply != multiply {
+                        let now = target.changed_at.saturating_sub(target.paused_total);
+                        list = arrivals(&w.plan, w.speed, target.multiply, now, assign).into_iter();
+                        continue 'arrivals;
+                    }
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = w.stop.cancelled() => break 'arrivals,
+            }
+        }
+        // the client is built before the send so its set-up never shows as lag
+        let client = Client::new(cc.clone());
+        let w = w.clone();
+        tasks.spawn_local(async move {
+            w.rec.borrow_mut().user_started();
+            let due = start + at + w.control.paused_total();
+            run_session(&w, &client, n, &w.plan.sessions[session], due, &w.stop).await;
+            w.rec.borrow_mut().user_ended();
+        });
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 /// One worker per core; one core fewer when the target runs on this machine (a loopback
@@ -452,26 +667,25 @@ mod tests {
         }))
     }
 
+    fn all(workers: usize, worker: usize) -> Assign {
+        Assign {
+            shard: None,
+            workers,
+            worker,
+        }
+    }
+
     #[test]
     fn closed_users_share_the_recording_once_without_duration() {
-        let p = plan(5);
-        let c = Config::new(
-            "http://x",
-            Workload::Closed {
-                users: 2,
-                spawn_rate: Some(2.0),
-            },
-        );
-        let jobs = jobs(&p, &c, 2);
-        let quotas: Vec<_> = jobs
-            .iter()
-            .flatten()
-            .map(|j| match j {
-                Job::Closed { user, at, quota } => (*user, at.as_millis(), *quota),
-                _ => unreachable!(),
-            })
-            .collect();
-        assert_eq!(quotas, vec![(0, 0, Some(3)), (1, 500, Some(2))]);
+        let c = Control::new(Workload::Closed {
+            users: 2,
+            spawn_rate: Some(2.0),
+        });
+        let t = c.target();
+        let starts: Vec<_> = (0..2).map(|u| user_start(u, &t).as_millis()).collect();
+        assert_eq!(starts, vec![0, 500]);
+        assert_eq!((quota(0, 2, 5), quota(1, 2, 5), quota(7, 2, 5)), (3, 2, 1));
+        assert!(all(2, 0).mine(0) && !all(2, 0).mine(1) && all(2, 1).mine(1));
         let order = session_order(5, 1);
         let mut sorted = order.clone();
         sorted.sort();
@@ -480,21 +694,43 @@ mod tests {
     }
 
     #[test]
+    fn raised_users_start_on_the_new_ramp() {
+        let c = Control::new(Workload::Closed {
+            users: 20,
+            spawn_rate: None,
+        });
+        assert_eq!(
+            user_start(19, &c.target()),
+            Duration::ZERO,
+            "no rate: all at once"
+        );
+        let mut t = c.target();
+        t.previous_users = 20;
+        t.users = 50;
+        t.spawn_rate = 10.0;
+        t.changed_at = Duration::from_secs(3);
+        assert_eq!(user_start(20, &t), Duration::from_secs(3));
+        assert_eq!(user_start(30, &t), Duration::from_secs(4));
+    }
+
+    #[test]
     fn open_copies_are_shifted_across_the_span_and_sharded() {
         let p = plan(3); // starts 0, 1, 2 s: span 2 s
-        let mut c = Config::new("http://x", Workload::Open { multiply: 2 });
-        c.speed = Speed::new(2.0).unwrap();
-        let at: Vec<_> = jobs(&p, &c, 1)[0]
+        let speed = Speed::new(2.0).unwrap();
+        let at: Vec<_> = arrivals(&p, speed, 2, Duration::ZERO, all(1, 0))
             .iter()
-            .map(|j| match j {
-                Job::Open { at, .. } => at.as_millis(),
-                _ => unreachable!(),
-            })
+            .map(|a| a.2.as_millis())
             .collect();
-        // copy 1 shifted by span/2 = 1 s; everything / speed 2
-        assert_eq!(at, vec![0, 500, 1000, 500, 1000, 1500]);
-        c.shard = Some("1/2".parse().unwrap());
-        assert_eq!(jobs(&p, &c, 1)[0].len(), 3);
+        // copy 1 shifted by span/2 = 1 s; everything / speed 2; in time order
+        assert_eq!(at, vec![0, 500, 500, 1000, 1000, 1500]);
+        let shard = Assign {
+            shard: Some("1/2".parse().unwrap()),
+            ..all(1, 0)
+        };
+        assert_eq!(arrivals(&p, speed, 2, Duration::ZERO, shard).len(), 3);
+        // a new multiplier from 0.8 s on: only the arrivals still to come
+        let later = arrivals(&p, speed, 2, Duration::from_millis(800), all(1, 0));
+        assert_eq!(later.len(), 3);
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! - A transport failure (connect, timeout, io) ends the session with that reason.
 //! - On stop (Ctrl-C, end of `--duration`) no new request is sent; in-flight ones are
 //!   awaited (bounded by the client timeout) and the session ends with reason `stopped`.
+//! - While the run is paused (`replay::control`) nothing is sent; on resume every deadline
+//!   has moved by the paused time after its anchor, so lag does not count the pause.
 //! - With a [`Follow`] in the plan (`--on-divergence resync|end`), a turn response naming
 //!   another node than its recorded twin ends the recorded script: nothing more of it is
 //!   sent; in-flight requests are awaited, then the session ends (`end`) or goes on with
@@ -48,6 +50,8 @@ pub(crate) struct Worker<W> {
     pub timing: Timing,
     pub speed: Speed,
     pub stop: CancellationToken,
+    /// The run control's figures on this thread (pause, paused time, target users).
+    pub control: super::control::Local,
     pub rec: RefCell<Recorder>,
     pub measure: RefCell<W>,
     /// Deadlines to the microsecond (tokio's timer has millisecond ticks).
@@ -59,6 +63,10 @@ struct Run<'a, W> {
     session: &'a Session,
     vu: u64,
     done: Vec<Option<Instant>>,
+    /// Paused time so far when each step completed (a think deadline moves by later pauses).
+    paused_at: Vec<Duration>,
+    /// Ends this session early: the run's stop, or this user's.
+    stop: &'a CancellationToken,
     live: Vec<Option<String>>,
     aborted: Option<&'static str>,
     /// The run's bank and policy, when it follows the live agent.
@@ -82,6 +90,8 @@ enum Src {
 }
 
 /// Replays `session` once; `start` is the intended start (its first deadline's anchor).
+/// `stop` ends it early (the run's stop, or this user's). Deadlines move by the time the
+/// run is paused after their anchor, and nothing is sent while paused.
 /// Returns why the session was cut short, `None` when every step was sent.
 pub(crate) async fn run_session<W: WorkerMeasure>(
     w: &Worker<W>,
@@ -89,7 +99,9 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
     vu: u64,
     session: &Session,
     start: Instant,
+    stop: &CancellationToken,
 ) -> Option<&'static str> {
+    let paused0 = w.control.paused_total();
     let live = session
         .vars
         .iter()
@@ -103,6 +115,8 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
         session,
         vu,
         done: vec![None; session.steps.len()],
+        paused_at: vec![Duration::ZERO; session.steps.len()],
+        stop,
         live,
         aborted: None,
         follow: w.plan.follow.as_deref(),
@@ -145,41 +159,57 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
         if run.aborted.is_some() || run.diverged {
             break;
         }
-        let due = match (w.timing, step.dep.and_then(|d| run.done[d])) {
-            (Timing::Think, Some(dep_done)) => dep_done + w.speed.scale(step.gap),
-            _ => start + w.speed.scale(step.offset),
+        let (base, anchor) = match (w.timing, step.dep.and_then(|d| run.done[d].map(|t| (t, d)))) {
+            (Timing::Think, Some((dep_done, d))) => {
+                (dep_done + w.speed.scale(step.gap), run.paused_at[d])
+            }
+            _ => (start + w.speed.scale(step.offset), paused0),
         };
-        // a deadline already passed: sent at once, without a timer entry or a select
-        // (zero-think replay), after collecting the responses that are already in
-        if due <= Instant::now() {
-            if w.stop.is_cancelled() {
-                run.aborted = Some("stopped");
-                break 'steps;
-            }
-            while let Some(r) = inflight.next().now_or_never().flatten() {
-                run.complete(r);
-            }
-            if run.aborted.is_some() || run.diverged {
-                break 'steps;
-            }
-        } else {
-            let sleep = w.timer.sleep_until(due);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = w.stop.cancelled() => {
-                        run.aborted = Some("stopped");
-                        break 'steps;
-                    }
-                    Some(r) = inflight.next(), if !inflight.is_empty() => run.complete(r),
-                    _ = &mut sleep => break,
+        let due = loop {
+            let due = base + w.control.paused_total().saturating_sub(anchor);
+            // a deadline already passed: sent at once, without a timer entry or a select
+            // (zero-think replay), after collecting the responses that are already in
+            if due <= Instant::now() {
+                if stop.is_cancelled() {
+                    run.aborted = Some("stopped");
+                    break 'steps;
+                }
+                while let Some(r) = inflight.next().now_or_never().flatten() {
+                    run.complete(r);
                 }
                 if run.aborted.is_some() || run.diverged {
                     break 'steps;
                 }
+            } else {
+                let sleep = w.timer.sleep_until(due);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => {
+                            run.aborted = Some("stopped");
+                            break 'steps;
+                        }
+                        Some(r) = inflight.next(), if !inflight.is_empty() => run.complete(r),
+                        _ = &mut sleep => break,
+                    }
+                    if run.aborted.is_some() || run.diverged {
+                        break 'steps;
+                    }
+                }
             }
-        }
+            if !w.control.is_paused() {
+                break due;
+            }
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => {
+                    run.aborted = Some("stopped");
+                    break 'steps;
+                }
+                _ = w.control.resumed() => {}
+            }
+        };
         match rewrite::request(step, &session.vars, &run.live) {
             // boxed: a `FuturesUnordered` allocates a stub task the size of its future
             // type up front, so an unboxed send future (~3 KB) cost every user that
@@ -285,11 +315,11 @@ impl<'a, W: WorkerMeasure> Run<'a, W> {
         if due > Instant::now() {
             tokio::select! {
                 biased;
-                _ = w.stop.cancelled() => {}
+                _ = self.stop.cancelled() => {}
                 _ = w.timer.sleep_until(due) => {}
             }
         }
-        if w.stop.is_cancelled() {
+        if self.stop.is_cancelled() {
             self.aborted = Some("stopped");
             return false;
         }
@@ -343,6 +373,7 @@ impl<'a, W: WorkerMeasure> Run<'a, W> {
         let (source, i) = match from {
             Src::Own(i) => {
                 self.done[i] = Some(ex.done);
+                self.paused_at[i] = w.control.paused_total();
                 (self.session, i)
             }
             Src::Bank { session, step } => (&w.plan.sessions[session as usize], step as usize),
@@ -478,6 +509,10 @@ mod tests {
                     timing: Timing::Think,
                     speed: Speed::default(),
                     stop: CancellationToken::new(),
+                    control: crate::replay::control::Local::new(
+                        &crate::replay::Control::new(crate::replay::Workload::Open { multiply: 1 })
+                            .target(),
+                    ),
                     rec: RefCell::new(Recorder::new(0)),
                     measure: RefCell::new(crate::replay::NoMeasure),
                     timer: Timer::new(),
@@ -492,7 +527,7 @@ mod tests {
                     steps: vec![],
                     vars: vec![],
                 };
-                let f = run_session(&w, &client, 0, &s, Instant::now());
+                let f = run_session(&w, &client, 0, &s, Instant::now(), &w.stop);
                 let size = std::mem::size_of_val(&f);
                 assert!(size <= 1024, "a session's future is {size} bytes");
             })

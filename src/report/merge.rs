@@ -9,14 +9,15 @@
 //!   A point's `lag_p99_ms` is the largest of the shards' (a p99 cannot be rebuilt from
 //!   p99s, and the worst shard is what a reader needs to see).
 //! - Derived figures (rates, rps, divergence rates) are recomputed from merged counts.
+//! - Control events (`run.events`) are the union of the shards', in time order.
 //! - Threshold verdicts are dropped: the caller re-evaluates them on the merged figures.
 //! - Shards are checked first ([`super::shards::coverage`]): the merged `run.shards` lists
 //!   the missing and failed ones and the spread of the start skews.
 
 use super::Error;
 use crate::metrics::summary::{
-    Conversation, EndpointStats, FailureRow, RunInfo, SeriesPoint, Sessions, Summary, Totals,
-    Workload,
+    ControlEvent, Conversation, EndpointStats, FailureRow, RunInfo, SeriesPoint, Sessions, Summary,
+    Totals, Workload,
 };
 use crate::metrics::{conversation, Hist, HistSummary};
 use std::collections::BTreeMap;
@@ -228,7 +229,23 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
         start_skew_ms: None,
         shards: None,
         on_divergence: runs.iter().find_map(|r| r.on_divergence.clone()),
+        events: events(&runs),
     }
+}
+
+/// The shards' control events, in time order; the same change applied to every shard (at
+/// the same wall-clock time, with the same figures) is kept once.
+fn events(runs: &[&RunInfo]) -> Vec<ControlEvent> {
+    let mut all: Vec<ControlEvent> = runs.iter().flat_map(|r| r.events.clone()).collect();
+    all.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.action.cmp(&b.action)));
+    all.dedup_by(|a, b| {
+        a.at == b.at
+            && a.action == b.action
+            && a.users == b.users
+            && a.multiply == b.multiply
+            && a.spawn_rate == b.spawn_rate
+    });
+    all
 }
 
 fn add_totals(m: &mut Totals, t: &Totals, hists: &mut Hists, what: &str) -> Result<(), Error> {
