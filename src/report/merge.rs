@@ -370,3 +370,47 @@ fn ratio(num: u64, den: u64) -> f64 {
         num as f64 / den as f64
     }
 }
+
+#[cfg(test)]
+mod events_tests {
+    use super::*;
+    use crate::metrics::summary::ControlEvent;
+
+    fn ev(at: &str, action: &str, users: Option<u64>) -> ControlEvent {
+        ControlEvent {
+            at: at.into(),
+            action: action.into(),
+            users,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shard_events_merge_in_time_order_and_a_shared_change_is_kept_once() {
+        let a = RunInfo {
+            events: vec![
+                ev("2026-01-01T00:00:02Z", "users", Some(50)),
+                ev("2026-01-01T00:00:05Z", "stop", None),
+            ],
+            ..Default::default()
+        };
+        let b = RunInfo {
+            events: vec![
+                ev("2026-01-01T00:00:01Z", "pause", None),
+                ev("2026-01-01T00:00:02Z", "users", Some(50)),
+            ],
+            ..Default::default()
+        };
+        let merged: Vec<_> = events(&[&a, &b]).into_iter().map(|e| e.action).collect();
+        assert_eq!(merged, ["pause", "users", "stop"]);
+        let c = RunInfo {
+            events: vec![ev("2026-01-01T00:00:02Z", "users", Some(40))],
+            ..Default::default()
+        };
+        assert_eq!(
+            events(&[&a, &c]).len(),
+            3,
+            "a different change at the same time is kept"
+        );
+    }
+}
