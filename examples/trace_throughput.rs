@@ -128,9 +128,11 @@ fn main() {
     har_sizes(har_n.min(n), dir.path());
 }
 
-/// The same exchanges as `.trace.zst`, HAR and HAR gzip.
+/// The same exchanges as `.trace.zst`, HAR and HAR gzip: synthetic ones, then every
+/// exchange of a recording made by `reprise record` (`HAR_TRACE`, default
+/// `recordings/sample.trace.zst`: the mock's synthetic students through the proxy).
 fn har_sizes(n: u64, dir: &std::path::Path) {
-    let mut xs: Vec<Exchange> = (0..n).map(exchange).collect();
+    let xs: Vec<Exchange> = (0..n).map(exchange).collect();
     let path = dir.join("har_compare.trace.zst");
     let mut w = Writer::create(&path, &Header::new(Default::default())).unwrap();
     for x in &xs {
@@ -144,6 +146,23 @@ fn har_sizes(n: u64, dir: &std::path::Path) {
         })
         .unwrap()
         .file_bytes;
+    compare(&format!("same {n} synthetic exchanges as:"), xs, trace);
+
+    let recorded =
+        std::env::var("HAR_TRACE").unwrap_or_else(|_| "recordings/sample.trace.zst".into());
+    let Ok(meta) = std::fs::metadata(&recorded) else {
+        println!("(no recorded trace at {recorded}: set HAR_TRACE)");
+        return;
+    };
+    let xs: Vec<Exchange> = Reader::open(std::path::Path::new(&recorded))
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect();
+    let label = format!("the {} exchanges recorded in {recorded} as:", xs.len());
+    compare(&label, xs, meta.len());
+}
+
+fn compare(label: &str, mut xs: Vec<Exchange>, trace: u64) {
     let doc = reprise::har::export::document(&mut xs, "http://127.0.0.1:8000", "bench");
     let pretty = serde_json::to_vec_pretty(&doc).unwrap();
     let compact = serde_json::to_vec(&doc).unwrap();
@@ -155,15 +174,15 @@ fn har_sizes(n: u64, dir: &std::path::Path) {
     let (pretty_gz, compact_gz) = (gzip(&pretty), gzip(&compact));
     let mb = |b: u64| b as f64 / 1e6;
     let pct = |b: u64| 100.0 * trace as f64 / b as f64;
-    println!("same {n} exchanges as:");
-    println!("  .trace.zst          {:>8.2} MB", mb(trace));
+    println!("{label}");
+    println!("  .trace.zst          {:>8.3} MB", mb(trace));
     for (what, bytes) in [
         ("HAR (indented)", pretty.len() as u64),
         ("HAR (compact)", compact.len() as u64),
     ] {
         let verdict = if pct(bytes) <= 10.0 { "met" } else { "MISSED" };
         println!(
-            "  {what:<19} {:>8.2} MB   trace is {:>5.1} % of it (target <= 10 %: {verdict})",
+            "  {what:<19} {:>8.3} MB   trace is {:>5.1} % of it (target <= 10 %: {verdict})",
             mb(bytes),
             pct(bytes)
         );
@@ -174,7 +193,7 @@ fn har_sizes(n: u64, dir: &std::path::Path) {
     ] {
         let verdict = if trace < bytes { "met" } else { "MISSED" };
         println!(
-            "  {what:<19} {:>8.2} MB   trace is {:>5.1} % of it (target < 100 %: {verdict})",
+            "  {what:<19} {:>8.3} MB   trace is {:>5.1} % of it (target < 100 %: {verdict})",
             mb(bytes),
             pct(bytes)
         );
