@@ -97,14 +97,21 @@ pub struct RecordArgs {
     #[arg(long, default_value = "1MiB", value_parser = parse_bytes)]
     pub body_cap: usize,
     /// Also redact this header (repeatable). Authorization, Cookie, Set-Cookie,
-    /// Proxy-Authorization and X-Api-Key are redacted by default.
+    /// Proxy-Authorization, X-Api-Key and names with auth, token, secret, passw, api-key,
+    /// credential or signature are redacted by default.
     #[arg(long = "redact-header", value_name = "NAME")]
     pub redact_headers: Vec<String>,
     /// Redact the value at this JSON pointer in request and response bodies (repeatable),
     /// e.g. /password.
     #[arg(long = "redact-json", value_name = "POINTER")]
     pub redact_json: Vec<String>,
-    /// Turn the default header redaction off (explicit --redact-* flags still apply).
+    /// Redact this JSON or form key at any depth (repeatable), e.g. student_pin.
+    #[arg(long = "redact-key", value_name = "KEY")]
+    pub redact_keys: Vec<String>,
+    /// Redact this query parameter (repeatable), e.g. ticket.
+    #[arg(long = "redact-query", value_name = "KEY")]
+    pub redact_query: Vec<String>,
+    /// Turn the default redaction patterns off (explicit --redact-* flags still apply).
     #[arg(long)]
     pub no_redact: bool,
     /// How long in-flight exchanges may take to finish after Ctrl-C / SIGTERM.
@@ -238,7 +245,8 @@ pub struct ReplayArgs {
     /// (exit 2).
     #[arg(long, default_value = "5s", value_parser = parse_duration, requires = "start_at")]
     pub start_tolerance: Duration,
-    /// Worker threads (default: one per core, one fewer when the target is on this machine).
+    /// Worker threads (default: one per core, one fewer when the target is on this machine;
+    /// at most 4 per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// Keep the live exchanges of the first N users in REPORT/sample.trace.zst (for
@@ -251,6 +259,10 @@ pub struct ReplayArgs {
     /// recording names nodes, else continue].
     #[arg(long, value_parser = ["continue", "resync", "end"])]
     pub on_divergence: Option<String>,
+    /// Stop the run early when this holds over a window, e.g. 'error_rate > 50% for 30s'
+    /// (exit 1; error_rate, success_rate, failures, requests or rps).
+    #[arg(long, value_name = "EXPR")]
+    pub abort_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

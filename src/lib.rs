@@ -3,8 +3,9 @@
 //! service breaks.
 //!
 //! Stages are joined by files: `record` → `.trace.zst` → `replay` → `summary.json` → `report`.
-//! Dependencies point one way: `trace`, `metrics`, `profile`, `mock`, `tls` use nothing of
-//! ours; `record` uses `trace`, `correlate`, `tls`; `replay` uses `trace`, `correlate`,
+//! Dependencies point one way: `trace`, `metrics`, `profile`, `mock`, `tls`, `secrets` use
+//! nothing of ours; `record` uses `trace`, `correlate`, `tls`, `secrets`; `inspect` uses
+//! `trace`, `correlate`, `secrets`; `replay` uses `trace`, `correlate`,
 //! `metrics`, `tls`;
 //! `report` uses `metrics`; `har` uses `trace`, `correlate` and `record`'s redaction;
 //! `engine` uses `replay` and `metrics`; only `cmd` uses everything.
@@ -21,5 +22,6 @@ pub mod profile;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod secrets;
 pub mod tls;
 pub mod trace;

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cmd::error::render(&e));
             ExitCode::from(cmd::Exit::BadInput as u8)
         }
     }

@@ -56,7 +56,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     }
     let rt = super::runtime()?;
     let cancel = CancellationToken::new();
-    super::replay::on_ctrl_c(cancel.clone());
+    let abort = super::replay::on_ctrl_c(cancel.clone());
 
     // 1–2: record synthetic students through the proxy
     let recorded = rt.block_on(async {
@@ -126,7 +126,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         thresholds: Thresholds::parse_all(&DEMO_THRESHOLDS)?,
         profile: None,
         start: None,
+        ..Default::default()
     };
+    config.abort = abort;
     let exit = super::replay::execute(plan, &config, &output, cancel)?;
     let counts = target.counters();
     println!(

@@ -3,12 +3,15 @@
 //! unreadable files) become exit code 2 in `main`.
 
 pub mod demo;
+pub mod error;
 pub mod har;
 pub mod inspect;
 pub mod mock;
+pub mod out;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod signals;
 
 /// Process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,14 @@ pub fn config(args: &RecordArgs) -> anyhow::Result<Config> {
     config.grace = args.grace;
     config.upstream_timeout = args.upstream_timeout;
     config.ca_cert = args.ca_cert.clone();
-    config.redaction = redaction(args.no_redact, &args.redact_headers, &args.redact_json)?;
+    let mut redaction = redaction(args.no_redact, &args.redact_headers, &args.redact_json)?;
+    for k in &args.redact_keys {
+        redaction = redaction.key(k)?;
+    }
+    for q in &args.redact_query {
+        redaction = redaction.query_key(q)?;
+    }
+    config.redaction = redaction;
     config.sessions = Rules::from_parts(
         &args.session_response,
         &args.session_request,

@@ -4,7 +4,7 @@
 //! thresholds and the `--threshold` flags are checked at the end: exit 0 met, 1 failed,
 //! 3 aborted.
 
-use super::Exit;
+use super::{out, signals, Exit};
 use crate::cli::{ReplayArgs, TimingArg};
 use crate::engine::{shard, start};
 use crate::metrics::conversation;
@@ -13,7 +13,7 @@ use crate::profile::{self, Profile, Settings};
 use crate::replay::bank::Bank;
 use crate::replay::follow::Follow;
 use crate::replay::{self, console, limits, Config, OnDivergence, Plan, Speed, Timing, Workload};
-use crate::report::{self, Outcome, Thresholds};
+use crate::report::{self, abort_on::AbortOn, Outcome, Thresholds};
 use crate::trace;
 use anyhow::{bail, Context};
 use http::{HeaderName, HeaderValue};
@@ -51,16 +51,25 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
     let dir = args.report.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
     });
-    let cancel = CancellationToken::new();
-    on_ctrl_c(cancel.clone());
+    let stop = signals::Stop::default();
+    signals::watch(stop.clone());
+    let mut config = config;
+    config.abort = stop.abort.clone();
     let output = Output {
         dir,
         recordings: args.files.iter().map(|f| f.display().to_string()).collect(),
         thresholds,
         profile: args.profile.as_ref().map(|p| p.display().to_string()),
         start,
+        abort_on: args
+            .abort_on
+            .as_deref()
+            .map(AbortOn::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        stop: Some(stop.clone()),
     };
-    execute_with(plan, &config, &output, measures, cancel)
+    execute_with(plan, &config, &output, measures, stop.drain.clone())
 }
 
 /// Builds the answer bank and attaches the divergence policy to the plan: `policy` as
@@ -114,6 +123,10 @@ pub struct Output {
     pub profile: Option<String>,
     /// `--start-at`: wait for it before the run, record the measured skew.
     pub start: Option<start::Common>,
+    /// `--abort-on`: a live condition that stops the run early (exit 1).
+    pub abort_on: Option<AbortOn>,
+    /// The signals watched, for the summary's `abort_reason`.
+    pub stop: Option<signals::Stop>,
 }
 
 /// `--start-at` / `--start-tolerance`, checked now (bad syntax, or already too late: exit 2
@@ -168,6 +181,8 @@ pub fn execute_with(
         ),
         ..Default::default()
     };
+    // a report that cannot be written is found before the first request, not after the run
+    report::check_writable(&out.dir)?;
     check_open_files(config)?;
     let measure = Arc::new(replay::sample::Sampled::new(
         replay::conversation::Conversation::new(measures),
@@ -176,12 +191,28 @@ pub fn execute_with(
     if let Some(start) = &out.start {
         start.wait()?;
     }
+    let mut abort_on = out.abort_on.clone();
+    let mut tripped: Option<String> = None;
+    let mut failures_before = 0;
     let mut summary = match replay::run(
         plan,
         config,
         measure.clone(),
-        cancel,
-        |p| eprintln!("{}", console::live_line(p)),
+        cancel.clone(),
+        |p| {
+            out::stderr_line(&console::live_line(p));
+            let failed = p.failures.saturating_sub(failures_before);
+            failures_before = p.failures;
+            if let Some(a) = abort_on.as_mut() {
+                if tripped.is_none() {
+                    if let Some(why) = a.second(p.rps, failed) {
+                        out::stderr_line(&format!("--abort-on: {why}; stopping"));
+                        tripped = Some(format!("--abort-on \"{}\": {why}", a.expr));
+                        cancel.cancel();
+                    }
+                }
+            }
+        },
         info,
     ) {
         Ok(s) => s,
@@ -197,19 +228,43 @@ pub fn execute_with(
             eprintln!("start skew (actual - intended start): {skew:.3} ms");
         }
     }
-    let (written, outcome) = report::finish(&mut summary, &out.thresholds, &out.dir)
-        .with_context(|| format!("writing the report to {}", out.dir.display()))?;
-    println!("\n{}", console::table(&summary));
+    if let Some(why) = &tripped {
+        summary.run.abort_reason = Some(why.clone());
+    } else if let Some(why) = out.stop.as_ref().and_then(|s| s.reason()) {
+        summary.run.abort_reason = Some(why);
+    }
+    report::judge(&mut summary, &out.thresholds);
+    if let Some(why) = &tripped {
+        summary.thresholds.push(crate::metrics::summary::Verdict {
+            expr: format!(
+                "--abort-on {}",
+                out.abort_on.as_ref().map_or("", |a| &a.expr)
+            ),
+            value: None,
+            ok: false,
+            observed: why.clone(),
+        });
+    }
+    // the table is printed whether or not the files could be written
+    let written = report::write_all(&summary, &out.dir);
+    let mut text = format!("\n{}\n", console::table(&summary));
     let conversation = report::conversation::render(&summary.conversation);
     if !conversation.is_empty() {
-        println!("{conversation}");
+        text.push_str(&conversation);
+        text.push('\n');
     }
-    print!("{}", report::render_verdicts(&summary.thresholds));
-    println!("report: {}", written.html().display());
+    text.push_str(&report::render_verdicts(&summary.thresholds));
+    if let Ok(w) = &written {
+        text.push_str(&format!("report: {}\n", w.html().display()));
+    }
+    out::stdout(&text);
+    written?;
     if config.keep_sample > 0 {
         write_sample(&measure.take(), &config.target, &out.dir)?;
     }
-    Ok(match outcome {
+    Ok(match Outcome::of(&summary) {
+        // the run was ended by its own condition: the target failed, not the user
+        Outcome::Aborted if tripped.is_some() => Exit::ThresholdFailed,
         Outcome::Met => Exit::Ok,
         Outcome::ThresholdFailed => Exit::ThresholdFailed,
         Outcome::Aborted => Exit::Aborted,
@@ -338,6 +393,9 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
         _ => Timing::Think,
     };
     c.duration = s.run_time;
+    if c.duration.is_some_and(|d| d.is_zero()) {
+        bail!("--duration must be more than 0 (leave it out to replay the recording once)");
+    }
     c.timeout = s.timeout.unwrap_or(Duration::from_secs(60));
     if c.timeout.is_zero() {
         bail!("--timeout must be more than 0");
@@ -362,30 +420,24 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
         None => None,
     };
     c.workers = args.workers;
+    let max = replay::workers::max();
+    if c.workers > max {
+        bail!(
+            "--workers {}: at most {max} here (4 per core; each worker is a thread with its \
+             own runtime and buffers); leave it out for one per core",
+            c.workers
+        );
+    }
     c.ca_cert = args.ca_cert.clone();
     c.keep_sample = args.keep_sample;
     Ok(c)
 }
 
-/// First Ctrl-C cancels `cancel` (the run drains and reports); a second exits at once.
-pub fn on_ctrl_c(cancel: CancellationToken) {
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            eprintln!("\nstopping: draining in-flight requests (Ctrl-C again to quit now)");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("aborted");
-                std::process::exit(Exit::Aborted as i32);
-            }
-        });
-    });
+/// First Ctrl-C or SIGTERM cancels `cancel` (the run drains and reports); a second stops at
+/// once and still reports (see [`signals`]); the returned token is the second's, to be put in
+/// the run's [`Config::abort`].
+pub fn on_ctrl_c(cancel: CancellationToken) -> CancellationToken {
+    let stop = signals::Stop::draining(cancel);
+    signals::watch(stop.clone());
+    stop.abort
 }

@@ -115,9 +115,10 @@ impl Proxy {
         let mut source = serde_json::Map::new();
         source.insert("upstream".into(), config.upstream.to_string().into());
         source.insert("listen".into(), addr.to_string().into());
+        source.insert("redacted_headers".into(), config.redaction.headers().into());
         source.insert(
-            "redacted_headers".into(),
-            config.redaction.headers().to_vec().into(),
+            "redacted_patterns".into(),
+            config.redaction.defaults().into(),
         );
         let header = Header::new(source);
         if let Some(dir) = config.out.parent().filter(|d| !d.as_os_str().is_empty()) {

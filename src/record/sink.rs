@@ -330,6 +330,7 @@ fn encode(c: Captured, enc: &Encoder) -> (Exchange, Option<String>) {
         req_body.json(),
         res.as_ref().and_then(|r| r.body.json()),
     );
+    let req_headers = headers(&c.req_headers);
     let sent_at = enc.start_wall
         + chrono::Duration::from_std(c.t).unwrap_or_else(|_| chrono::Duration::zero());
     let mut exchange = Exchange {
@@ -344,7 +345,7 @@ fn encode(c: Captured, enc: &Encoder) -> (Exchange, Option<String>) {
             method: c.method.to_string(),
             path,
             query: c.uri.query().map(str::to_string),
-            headers: headers(&c.req_headers),
+            headers: req_headers,
             body: req_body,
         },
         res,

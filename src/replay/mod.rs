@@ -24,9 +24,14 @@
 //! - The caller's `CancellationToken` stops the run: no new request is sent, in-flight ones
 //!   complete (bounded by the timeout), the summary is written, marked aborted.
 //! - `--duration` stops the run the same way, not marked aborted.
+//! - [`Config::abort`] stops it at once: in-flight requests are dropped, the summary holds
+//!   what completed before.
+//! - A closed user whose session ended on a transport failure waits before its next one
+//!   ([`backoff`]), so a broken target is not flooded.
 //! - A target that refuses connections before the run starts is an [`Error::Unreachable`],
 //!   reported within seconds; during the run, failures are data, never errors.
 
+pub mod backoff;
 pub mod bank;
 pub mod client;
 pub mod console;
@@ -41,6 +46,7 @@ mod run;
 pub mod sample;
 pub mod timer;
 mod vu;
+pub mod workers;
 
 pub use control::{Change, Control};
 pub use follow::OnDivergence;
@@ -173,6 +179,9 @@ pub struct Config {
     /// Users (or arrivals) `0..keep_sample` whose live exchanges the command writes to
     /// `sample.trace.zst` ([`sample`]); 0 keeps none.
     pub keep_sample: u64,
+    /// Cancelled: stop at once — no request is awaited any more (in-flight ones are
+    /// dropped, not counted), the summary holds what was measured (a second Ctrl-C).
+    pub abort: tokio_util::sync::CancellationToken,
 }
 
 impl Config {
@@ -191,6 +200,7 @@ impl Config {
             workers: 0,
             ca_cert: None,
             keep_sample: 0,
+            abort: Default::default(),
         }
     }
 }

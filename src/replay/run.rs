@@ -13,7 +13,7 @@ use super::hook::{Measure, WorkerMeasure};
 use super::plan::Plan;
 use super::vu::{run_session, Worker};
 use super::{Config, Error, Workload};
-use crate::metrics::summary::{self, kind, RunInfo, SeriesPoint, Summary};
+use crate::metrics::summary::{self, RunInfo, SeriesPoint, Summary};
 use crate::metrics::{Recorder, Second};
 use chrono::{SecondsFormat, Utc};
 use rand::seq::SliceRandom;
@@ -26,10 +26,6 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// How long a closed user waits before its next session after one ended on a refused
-/// connection, so a dead target is not hammered in a busy loop.
-const CONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One line of live progress (one second of the run).
 #[derive(Debug, Clone)]
@@ -153,6 +149,7 @@ pub fn run_with<M: Measure>(
             worker: index,
         };
         let (closed, bounded) = (control.is_closed(), config.duration.is_some());
+        let abort = config.abort.clone();
         let h = std::thread::Builder::new()
             .name(format!("replay-{index}"))
             .spawn(move || {
@@ -205,11 +202,18 @@ pub fn run_with<M: Measure>(
                             }
                         })
                     };
-                    if closed {
-                        let sessions = (order.len() as u64, users);
-                        closed_users(&w, assign, (!bounded).then_some(sessions), order, cc, start).await;
-                    } else {
-                        open_arrivals(&w, assign, cc, start).await;
+                    // an abort drops every user mid-request: what completed is kept
+                    tokio::select! {
+                        biased;
+                        _ = abort.cancelled() => {}
+                        _ = async {
+                            if closed {
+                                let sessions = (order.len() as u64, users);
+                                closed_users(&w, assign, (!bounded).then_some(sessions), order, cc, start).await;
+                            } else {
+                                open_arrivals(&w, assign, cc, start).await;
+                            }
+                        } => {}
                     }
                     finished.cancel();
                     let _ = watcher.await;
@@ -304,8 +308,9 @@ pub fn run_with<M: Measure>(
             started_at: started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
             ended_at: ended_at.to_rfc3339_opts(SecondsFormat::Micros, true),
             duration_s: elapsed.as_secs_f64(),
-            aborted: cancel.is_cancelled(),
-            abort_reason: cancel.is_cancelled().then(|| "interrupted".to_string()),
+            aborted: cancel.is_cancelled() || config.abort.is_cancelled(),
+            abort_reason: (cancel.is_cancelled() || config.abort.is_cancelled())
+                .then(|| "interrupted".to_string()),
             workload: match config.workload {
                 Workload::Closed { users, spawn_rate } => summary::Workload::Closed {
                     users,
@@ -499,6 +504,7 @@ async fn play_closed<W: WorkerMeasure>(
         return;
     }
     w.rec.borrow_mut().user_started();
+    let mut backoff = super::backoff::Backoff::default();
     let mut k = 0u64;
     while !stop.is_cancelled() && quota.is_none_or(|q| k < q) && user < w.control.users() {
         if w.control.is_paused() {
@@ -518,10 +524,10 @@ async fn play_closed<W: WorkerMeasure>(
         )
         .await;
         k += 1;
-        if ended == Some(kind::CONNECT) {
-            // the target refuses connections: pause instead of spinning
+        if let Some(wait) = backoff.after(ended, rand::random()) {
+            // a broken transport: pause instead of spinning (see `backoff`)
             tokio::select! {
-                _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stop.cancelled() => {}
             }
         }

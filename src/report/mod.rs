@@ -13,6 +13,7 @@
 //! - Rendering never fails on missing data (empty endpoints, no series, no conversation
 //!   measures): sections say "not measured" instead.
 
+pub mod abort_on;
 mod console;
 pub mod conversation;
 mod csv;
@@ -22,6 +23,7 @@ mod format;
 mod html;
 mod merge;
 pub mod shards;
+pub mod success;
 pub mod thresholds;
 
 pub use console::{render_summary, render_verdicts};
@@ -147,9 +149,35 @@ pub fn finish(
     thresholds: &Thresholds,
     dir: &Path,
 ) -> Result<(Written, Outcome), Error> {
-    summary.thresholds = thresholds.evaluate(summary);
+    judge(summary, thresholds);
     let written = write_all(summary, dir)?;
     Ok((written, Outcome::of(summary)))
+}
+
+/// Evaluates `thresholds` into `summary.thresholds`, with the verdict every run gets
+/// ([`success::nothing_succeeded`]) when no request succeeded.
+pub fn judge(summary: &mut Summary, thresholds: &Thresholds) {
+    summary.thresholds = thresholds.evaluate(summary);
+    summary
+        .thresholds
+        .extend(success::nothing_succeeded(summary));
+}
+
+/// Refuses a report directory that cannot be written, before a run spends its time:
+/// creates it if missing and writes (then removes) a probe file in it.
+pub fn check_writable(dir: &Path) -> Result<(), Error> {
+    let io = |action: &'static str| {
+        move |source| Error::Io {
+            path: dir.to_path_buf(),
+            action,
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(io("create the report directory"))?;
+    let probe = dir.join(format!(".reprise-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(io("write the report directory"))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// `summary.json` text: pretty JSON with a trailing newline.
