@@ -169,6 +169,9 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only scan for values that look like credentials left in the trace (exit 1 if any).
+    #[arg(long)]
+    pub secrets: bool,
     /// JSON pointer to the conversation node in response bodies (for node paths).
     #[arg(long, default_value = "/current_node", value_name = "POINTER")]
     pub node_pointer: String,

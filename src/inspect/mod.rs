@@ -19,6 +19,7 @@
 //! - A damaged tail is reported, not an error; only an unreadable or non-trace file is.
 
 mod render;
+pub mod secrets;
 
 pub use render::render;
 

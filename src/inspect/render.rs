@@ -76,7 +76,7 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
             .map(|e| e.name.chars().count())
             .max()
             .unwrap_or(0)
-            .max("endpoint".len());
+            .clamp("endpoint".len(), MAX_NAME);
         writeln!(
             o,
             "{:<width$}  {:>8}  {:>8}  {:>9}  {:>9}  {:>9}",
@@ -86,7 +86,7 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
             writeln!(
                 o,
                 "{:<width$}  {:>8}  {:>8}  {:>9}  {:>9}  {:>9}",
-                e.name,
+                fit(&e.name),
                 e.count,
                 e.failures,
                 ms(e.p50_ms),
@@ -178,6 +178,20 @@ fn seconds(s: f64) -> String {
             ((s % 3600.0) / 60.0) as u64
         )
     }
+}
+
+/// The widest endpoint column: a longer name (one hostile client can send a path of any
+/// length; a width past 65,535 is more than `format!` accepts) is cut with `…`.
+const MAX_NAME: usize = 80;
+
+/// `name`, cut to [`MAX_NAME`] characters.
+fn fit(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.chars().count() <= MAX_NAME {
+        return name.into();
+    }
+    let mut cut: String = name.chars().take(MAX_NAME - 1).collect();
+    cut.push('…');
+    cut.into()
 }
 
 #[cfg(test)]

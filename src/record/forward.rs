@@ -9,8 +9,9 @@
 //!   every body byte passes unchanged.
 //! - A failure is an answer, never an `Err` to hyper: the client always gets a response.
 
-use super::sink::{Captured, Failure, Sink};
-use super::tee::{Capture, Flight, RequestTee, ResponseTee};
+use super::flight::{Capture, Captured, Failure};
+use super::sink::Sink;
+use super::tee::{Flight, RequestTee, ResponseTee};
 use super::Upstream;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};

@@ -13,12 +13,12 @@
 //! - One exchange that cannot be encoded or written is counted in `write_errors`; the
 //!   thread carries on with the next.
 
-use super::tee::Capture;
+use super::flight::Captured;
 use super::{Error, Redaction};
 use crate::correlate::session::Rules;
 use crate::trace::{self, Body, Exchange, ExchangeError, Footer, Headers, Writer};
 use chrono::{DateTime, Utc};
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::HeaderMap;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -29,42 +29,6 @@ use std::time::{Duration, Instant};
 
 /// How long the writer sleeps when the queue is empty (it then ticks the open frame).
 pub const POLL: Duration = Duration::from_millis(5);
-
-/// An exchange as the proxy saw it, before encoding.
-pub(crate) struct Captured {
-    pub id: u64,
-    pub conn: u64,
-    /// Send time, from the recording start.
-    pub t: Duration,
-    pub ttfb: Option<Duration>,
-    pub done: Duration,
-    pub method: Method,
-    pub uri: Uri,
-    pub req_headers: HeaderMap,
-    pub req_body: Capture,
-    pub res: Option<CapturedResponse>,
-    pub error: Option<Failure>,
-}
-
-pub(crate) struct CapturedResponse {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Capture,
-    pub chunks: Vec<(u64, u64)>,
-}
-
-/// Why an exchange has no complete response.
-#[derive(Debug, Clone)]
-pub(crate) struct Failure {
-    pub kind: &'static str,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(kind: &'static str, message: String) -> Self {
-        Failure { kind, message }
-    }
-}
 
 /// Counters shared by the proxy tasks and the writer thread.
 #[derive(Debug, Default)]
@@ -385,8 +349,10 @@ pub(crate) fn summary(path: PathBuf, outcome: &Outcome, duration: Duration) -> s
 
 #[cfg(test)]
 mod tests {
+    use super::super::flight::{Capture, CapturedResponse};
     use super::*;
     use bytes::Bytes;
+    use http::{Method, StatusCode};
     use serde_json::json;
 
     fn capture(bytes: &'static [u8]) -> Capture {

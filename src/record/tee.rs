@@ -6,7 +6,8 @@
 //! - A [`Flight`] ends exactly once: on the last frame, on an upstream body error, or — when
 //!   dropped unfinished — as a `client_disconnect`. Ending it hands the exchange to the sink.
 
-use super::sink::{Captured, CapturedResponse, Failure, Sink};
+use super::flight::{Capture, Captured, CapturedResponse, Failure};
+use super::sink::Sink;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -17,39 +18,6 @@ use std::time::Instant;
 
 /// At most this many `[offset, bytes]` chunk entries are kept per response.
 pub const MAX_CHUNKS: usize = 65_536;
-
-/// A copy of the first `cap` bytes of a body, and the full length seen.
-///
-/// The bytes are copied, not kept as `Bytes` references: a reference into hyper's read
-/// buffer would stop hyper reusing that buffer and make it allocate a fresh one per read.
-#[derive(Debug, Default)]
-pub(crate) struct Capture {
-    kept: Vec<u8>,
-    cap: usize,
-    /// Bytes seen on the wire so far.
-    pub len: u64,
-}
-
-impl Capture {
-    pub fn new(cap: usize) -> Self {
-        Capture {
-            cap,
-            ..Capture::default()
-        }
-    }
-
-    pub fn push(&mut self, data: &Bytes) {
-        self.len += data.len() as u64;
-        let room = self.cap - self.kept.len();
-        let take = room.min(data.len());
-        self.kept.extend_from_slice(&data[..take]);
-    }
-
-    /// The kept bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.kept
-    }
-}
 
 /// A request body on its way upstream; the copy is shared with the exchange's [`Flight`].
 pub(crate) struct RequestTee {

@@ -17,7 +17,6 @@ pub mod abort_on;
 mod console;
 pub mod conversation;
 mod csv;
-mod evaluate;
 pub mod fixture;
 mod format;
 mod html;
@@ -29,9 +28,9 @@ pub mod thresholds;
 pub use console::{render_summary, render_verdicts};
 pub use csv::{failures as failures_csv, stats as stats_csv, stats_history as stats_history_csv};
 pub use csv::{FAILURES_HEADER, HISTORY_HEADER, STATS_HEADER};
-pub use evaluate::measure;
 pub use html::render as render_html;
 pub use merge::merge;
+pub use thresholds::measure;
 pub use thresholds::{ParseError, Threshold, Thresholds};
 
 use crate::metrics::summary::{Summary, SCHEMA, SCHEMA_VERSION};

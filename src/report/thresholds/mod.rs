@@ -19,12 +19,14 @@
 //!   for rates, plain numbers for counts and per-second rates. Unit checks happen at parse
 //!   time, so evaluation cannot meet a unit mismatch.
 //! - Evaluation never fails: a metric absent from the summary yields a failed [`Verdict`]
-//!   whose `observed` text says what was missing (see [`super::evaluate`]).
+//!   whose `observed` text says what was missing (see [`evaluate`]).
 
+mod evaluate;
 mod parse;
 #[cfg(test)]
 mod tests;
 
+pub use evaluate::measure;
 pub use parse::did_you_mean;
 
 use crate::metrics::summary::{Summary, Verdict};
@@ -232,7 +234,7 @@ impl Threshold {
 
     /// Evaluates against a summary; never fails (a missing metric is a failed verdict).
     pub fn evaluate(&self, summary: &Summary) -> Verdict {
-        super::evaluate::verdict(self, summary)
+        evaluate::verdict(self, summary)
     }
 }
 

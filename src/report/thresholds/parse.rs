@@ -222,12 +222,22 @@ impl<'a> Parser<'a> {
         let unit: String = self.chars[unit_start..self.pos].iter().collect();
         let kind = metric.kind();
         let bad_unit = |p: &Self, why: &str| p.err(unit_col, why.to_string());
+        let rate = |pct: f64| {
+            if pct > 100.0 {
+                Err(self.err(
+                    col,
+                    format!("a rate is at most 100% (this is {pct}%), so the threshold could never fail or never pass"),
+                ))
+            } else {
+                Ok(pct)
+            }
+        };
         match (kind, unit.as_str()) {
+            (Kind::Rate, "%") => rate(number),
+            (Kind::Rate, "") => rate(number * 100.0),
             (Kind::Duration, "" | "ms") => Ok(number),
             (Kind::Duration, "s") => Ok(number * 1_000.0),
             (Kind::Duration, "m") => Ok(number * 60_000.0),
-            (Kind::Rate, "%") => Ok(number),
-            (Kind::Rate, "") => Ok(number * 100.0),
             (Kind::Count | Kind::PerSecond, "") => Ok(number),
             (_, "ms" | "s" | "m" | "%") => Err(bad_unit(
                 self,

@@ -215,3 +215,16 @@ fn did_you_mean_picks_close_names_only() {
     assert_eq!(did_you_mean("usres", &["users", "seed"]), Some("users"));
     assert_eq!(did_you_mean("zzzzzz", &["users", "seed"]), None);
 }
+
+#[test]
+fn a_rate_above_100_percent_is_refused() {
+    let e = Threshold::parse("error_rate < 101%").unwrap_err();
+    assert_eq!(e.column, 14, "{e}");
+    assert!(e.message.starts_with("a rate is at most 100%"), "{e}");
+    assert!(
+        Threshold::parse("success_rate > 1.5").is_err(),
+        "150% as a fraction"
+    );
+    assert!(Threshold::parse("error_rate <= 100%").is_ok());
+    assert!(Threshold::parse("error_rate < 1").is_ok());
+}

@@ -6,8 +6,8 @@
 //!   `observed` text that says what was missing and what the run did have.
 //! - `Verdict::value` is in the metric's unit: ms, percent, count or per second.
 
-use super::format;
-use super::thresholds::{HistRef, Kind, Metric, Scope, Stat, StreamPart, Threshold};
+use super::super::format;
+use super::{HistRef, Kind, Metric, Scope, Stat, StreamPart, Threshold};
 use crate::metrics::summary::{Summary, Verdict};
 use crate::metrics::HistSummary;
 use std::collections::BTreeMap;
