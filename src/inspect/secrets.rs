@@ -95,18 +95,23 @@ pub fn scan_exchange(ex: &Exchange, out: &mut Vec<Finding>) {
     if let Some((why, r)) = secrets::shape(&ex.req.path) {
         add("request path".into(), why, &ex.req.path[r]);
     }
-    body("request", &ex.req.body.data, &mut add);
+    body("request", &ex.req.body.data, false, &mut add);
     if let Some(res) = &ex.res {
         headers("response", &res.headers, &mut add);
-        body("response", &res.body.data, &mut add);
+        let stream = res.headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("content-type") && v.starts_with("text/event-stream")
+        });
+        body("response", &res.body.data, stream, &mut add);
     }
 }
 
-fn body(side: &str, data: &BodyData, add: &mut dyn FnMut(String, &str, &str)) {
+fn body(side: &str, data: &BodyData, stream: bool, add: &mut dyn FnMut(String, &str, &str)) {
     match data {
         BodyData::Json(v) => json(side, v, &mut String::new(), add),
         BodyData::Text(t) => {
-            for r in text::json_string_values(t, secrets::is_secret_key) {
+            let key =
+                |k: &str| !(stream && secrets::is_stream_token(k)) && secrets::is_secret_key(k);
+            for r in text::json_string_values(t, key) {
                 let v = &t[r];
                 if !v.is_empty() && v != REDACTED {
                     add(format!("{side} body"), "credential-looking key", v);

@@ -9,7 +9,8 @@
 //!   `sig`, `password`, …);
 //! - JSON keys named like a credential at any depth (`password`, `client_secret`,
 //!   `refresh_token`, …), in JSON bodies and in text that holds JSON (a body cut at the
-//!   size cap, SSE `data:` lines);
+//!   size cap, SSE `data:` lines — where a bare `token` key is a piece of a streamed answer
+//!   and is kept);
 //! - fields of `application/x-www-form-urlencoded` bodies named like a credential.
 //!
 //! # Invariants
@@ -169,12 +170,12 @@ impl Redaction {
                 *q = text::replace_ranges(q, &ranges, REDACTED);
             }
         }
-        let form = is_form(&ex.req.headers);
-        self.redact_body(&mut ex.req.body, form, &mut found);
+        let kind = BodyKind::of(&ex.req.headers);
+        self.redact_body(&mut ex.req.body, kind, &mut found);
         if let Some(r) = &mut ex.res {
             self.redact_headers(&mut r.headers, &mut found);
-            let form = is_form(&r.headers);
-            self.redact_body(&mut r.body, form, &mut found);
+            let kind = BodyKind::of(&r.headers);
+            self.redact_body(&mut r.body, kind, &mut found);
         }
         if found.is_empty() {
             return;
@@ -208,7 +209,8 @@ impl Redaction {
         }
     }
 
-    fn redact_body(&self, body: &mut Body, form: bool, found: &mut Vec<String>) {
+    fn redact_body(&self, body: &mut Body, kind: BodyKind, found: &mut Vec<String>) {
+        let form = kind == BodyKind::Form;
         match &mut body.data {
             BodyData::Json(v) => {
                 for p in &self.json {
@@ -231,7 +233,11 @@ impl Redaction {
                 } else {
                     Vec::new()
                 };
-                ranges.extend(text::json_string_values(t, |k| self.secret_key(k)));
+                // an event stream's `{"token": …}` is a piece of the model's answer
+                let stream = kind == BodyKind::EventStream;
+                ranges.extend(text::json_string_values(t, |k| {
+                    !(stream && secrets::is_stream_token(k)) && self.secret_key(k)
+                }));
                 ranges.retain(|r| !r.is_empty() && &t[r.clone()] != REDACTED);
                 if ranges.is_empty() {
                     return;
@@ -280,12 +286,29 @@ fn redact_strings(v: &mut Value, found: &mut Vec<String>) {
     }
 }
 
-fn is_form(headers: &Headers) -> bool {
-    headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("content-type")
-            && v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-    })
+/// What a text body holds, by its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Form,
+    EventStream,
+    Other,
+}
+
+impl BodyKind {
+    fn of(headers: &Headers) -> BodyKind {
+        let ct = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase())
+            .unwrap_or_default();
+        if ct.starts_with("application/x-www-form-urlencoded") {
+            BodyKind::Form
+        } else if ct.starts_with("text/event-stream") {
+            BodyKind::EventStream
+        } else {
+            BodyKind::Other
+        }
+    }
 }
 
 /// What a redacted header value makes known: the value, its credential without the scheme,

@@ -88,6 +88,12 @@ pub fn is_secret_query_key(name: &str) -> bool {
     is_secret_key(name) || QUERY_EXACT.contains(&normalize(name).as_str())
 }
 
+/// Whether `key` is the bare `token` of a streamed model answer (`data: {"token": "…"}` in
+/// a `text/event-stream` body), which is text, not a credential.
+pub fn is_stream_token(key: &str) -> bool {
+    normalize(key) == "token"
+}
+
 /// Lower case without `-`, `_`, `.` and spaces: the form key patterns are written in.
 pub fn normalize(name: &str) -> String {
     name.chars()

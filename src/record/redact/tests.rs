@@ -171,3 +171,19 @@ fn bad_rules_are_refused() {
     assert!(Redaction::default().key("--").is_err());
     assert!(Redaction::default().query_key("").is_err());
 }
+
+#[test]
+fn a_streamed_answer_keeps_its_token_events() {
+    let mut e = ex(1, 0, 1, "POST", "/s", json!(null), json!(null));
+    let r = e.res.as_mut().unwrap();
+    r.headers = vec![("content-type".into(), "text/event-stream".into())];
+    let sse = "data: {\"token\":\"Hi\"}\n\ndata: {\"password\":\"pw-1234\"}\n\n";
+    r.body = Body::from_bytes(sse.as_bytes(), sse.len() as u64);
+    Redaction::default().apply(&mut e);
+    assert_eq!(
+        e.res.unwrap().body.data,
+        BodyData::Text(
+            "data: {\"token\":\"Hi\"}\n\ndata: {\"password\":\"[redacted]\"}\n\n".into()
+        )
+    );
+}
