@@ -81,5 +81,5 @@ before=$(awk '/^VmRSS/ {print $2}' /proc/$REC/status)
 sleep 5
 during=$(awk '/^VmRSS/ {print $2}' /proc/$REC/status)
 wait $I || true
-echo "RSS before ${before} KiB, with 2,000 idle connections ${during} KiB ($(( (during - before) / 2000 * 1024 )) B per connection)"
+echo "RSS before ${before} KiB, with 2,000 idle connections ${during} KiB ($(( (during - before) * 1024 / 2000 )) B per connection)"
 kill -INT $REC; wait $REC 2>/dev/null || true
