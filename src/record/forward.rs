@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     pub sink: Sink,
     pub start: Instant,
     pub next_id: Arc<AtomicU64>,
+    /// Connection ids, shared by every proxy worker so `conn` is unique in the file (each
+    /// session-less connection replays as one session).
+    pub next_conn: Arc<AtomicU64>,
     pub body_cap: usize,
     pub timeout: Duration,
 }

@@ -153,6 +153,7 @@ impl Proxy {
         };
         let (sink, writer) = sink::spawn(writer, config.queue.get(), counters.clone(), encoder)?;
         let next_id = Arc::new(AtomicU64::new(1));
+        let next_conn = Arc::new(AtomicU64::new(1));
         // One pooled client per worker: its connection tasks run on that worker's runtime.
         let clients: Vec<_> = (0..pending.len())
             .map(|_| forward::client(CONNECT_TIMEOUT, &tls))
@@ -166,6 +167,7 @@ impl Proxy {
                 sink: sink.clone(),
                 start: started,
                 next_id: next_id.clone(),
+                next_conn: next_conn.clone(),
                 body_cap: config.body_cap,
                 timeout: config.upstream_timeout,
             });
@@ -326,14 +328,12 @@ async fn accept_loop(
     abort: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let mut next_conn = 1u64;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
-                    let conn = next_conn;
-                    next_conn += 1;
+                    let conn = shared.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracker.spawn(serve(stream, conn, shared.clone(), stop.clone(), abort.clone()));
                 }
                 // Out of file descriptors or a connection reset before accept: back off
