@@ -24,8 +24,15 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not valid TOML: {message}")]
-    Syntax { path: PathBuf, message: String },
+    #[error("{path}:{line}:{column}: not valid TOML: {message}")]
+    Syntax {
+        path: PathBuf,
+        /// 1-based.
+        line: usize,
+        /// 1-based, in characters.
+        column: usize,
+        message: String,
+    },
     #[error("{path}: unknown key `{key}`{hint}; allowed: {allowed}")]
     UnknownKey {
         path: PathBuf,
@@ -186,9 +193,14 @@ impl Profile {
 
     /// Parses profile text; `path` names the file in errors and gives the profile its name.
     pub fn parse(text: &str, path: &Path) -> Result<Profile, Error> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Syntax {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let (line, column) = line_column(text, e.span().map_or(0, |r| r.start));
+            Error::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim_end().to_string(),
+            }
         })?;
         let v = Validator { path };
         v.known(&table, TOP_KEYS, "")?;
@@ -487,6 +499,18 @@ fn did_you_mean<'n>(word: &str, names: &[&'n str]) -> Option<&'n str> {
         .map(|(_, n)| n)
 }
 
+/// 1-based line and column (in characters) of byte `at` of `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let at = (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,5 +700,19 @@ mod tests {
                 "{name} carries its expected results"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod syntax_tests {
+    use super::*;
+
+    #[test]
+    fn toml_syntax_errors_name_line_and_column() {
+        let e = Profile::parse("users = 10\nspawn_rate = = 2\n", Path::new("p.toml")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("p.toml:2:14: not valid TOML: "), "{text}");
+        assert_eq!(line_column("ab\ncé\nx", 7), (3, 1));
+        assert_eq!(line_column("", 5), (1, 1));
     }
 }

@@ -305,7 +305,7 @@ fn a_cut_recording_is_described_with_its_torn_tail() {
         text.contains("no footer: the recording did not stop cleanly"),
         "{text}"
     );
-    assert!(text.contains("torn tail at byte"), "{text}");
+    assert!(text.contains("damaged at byte"), "{text}");
 }
 
 #[test]

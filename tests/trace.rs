@@ -251,12 +251,16 @@ fn unknown_record_kinds_and_fields_are_tolerated_but_damage_is_not() {
     std::fs::write(&path, bytes).unwrap();
     let (got, integrity) = read_all(&path);
     assert_eq!(got.len(), 2);
-    assert_eq!(
-        integrity.torn,
-        Some(trace::TornTail {
-            offset: second,
-            recovered: 2
-        })
+    let torn = integrity.torn.unwrap();
+    assert_eq!((torn.offset, torn.recovered), (second, 2));
+    // which line and why, not only a byte offset
+    assert!(torn.line.is_some_and(|l| l >= 3), "{torn:?}");
+    assert!(
+        torn.to_string().contains(&format!(
+            "line {} is not a valid record",
+            torn.line.unwrap()
+        )),
+        "{torn}"
     );
 }
 
@@ -346,7 +350,9 @@ fn a_file_cut_at_any_byte_recovers_every_complete_frame() {
                 integrity.torn,
                 Some(trace::TornTail {
                     offset,
-                    recovered: complete as u64
+                    recovered: complete as u64,
+                    line: None,
+                    why: integrity.torn.unwrap().why,
                 }),
                 "cut at {cut}"
             );
@@ -421,7 +427,9 @@ fn a_frame_that_decompresses_beyond_the_bound_is_damage() {
         integrity.torn,
         Some(trace::TornTail {
             offset: header_and_one,
-            recovered: 1
+            recovered: 1,
+            line: None,
+            why: integrity.torn.unwrap().why,
         })
     );
 }

@@ -64,19 +64,9 @@ fn run_server(args: MockArgs) -> anyhow::Result<Exit> {
             None => None,
         };
         println!("mock agent API listening on {}", server.url());
-        println!(
-            "  latency {:?}; stream first {:?} gap {:?} events {}; keep-alive timeout {:?}",
-            config.latency,
-            config.stream.first,
-            config.stream.gap,
-            config.stream.events,
-            config.keep_alive_timeout
-        );
-        if config.misbehave != Misbehave::default() {
-            println!(
-                "  misbehaving: {:?} (seed {})",
-                config.misbehave, config.seed
-            );
+        println!("  {}", mock::banner::settings(&config));
+        if let Some(m) = mock::banner::misbehaving(&config.misbehave, config.seed) {
+            println!("  {m}");
         }
         println!("Ctrl-C to stop (twice to abort).");
         let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -150,6 +150,10 @@ pub struct Integrity {
 pub struct TornTail {
     pub offset: u64,
     pub recovered: u64,
+    /// The decompressed line that is not a valid record, when a line broke.
+    pub line: Option<u64>,
+    /// What is wrong, in words.
+    pub why: &'static str,
 }
 
 /// What is kept of one session while reading.
@@ -285,6 +289,8 @@ pub fn inspect(path: &Path, config: &Config) -> Result<Report, Error> {
             torn: integrity.torn.map(|t| TornTail {
                 offset: t.offset,
                 recovered: t.recovered,
+                line: t.line,
+                why: t.why,
             }),
             dropped: integrity.footer.map(|f| f.dropped),
             skipped_lines: integrity.skipped,

@@ -133,8 +133,11 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     };
     let torn = match i.torn {
         Some(t) => format!(
-            "torn tail at byte {} ({} exchanges recovered before it)",
-            t.offset, t.recovered
+            "damaged at byte {}: {}{}; {} exchanges recovered before it",
+            t.offset,
+            t.line.map(|l| format!("line {l} ")).unwrap_or_default(),
+            t.why,
+            t.recovered
         ),
         None => "no torn tail".to_string(),
     };

@@ -29,6 +29,7 @@
 //!   injections whatever the interleaving of requests (sessions started concurrently may
 //!   swap start order between runs).
 
+pub mod banner;
 mod chance;
 mod config;
 mod counters;

@@ -39,7 +39,32 @@ pub struct TornTail {
     pub offset: u64,
     /// Exchanges recovered in all.
     pub recovered: u64,
+    /// The line (1-based, of the decompressed stream) that is not a valid record, when a
+    /// line is what broke; `None` when the frame itself does not decode.
+    pub line: Option<u64>,
+    /// What is wrong there, in words.
+    pub why: &'static str,
 }
+
+impl std::fmt::Display for TornTail {
+    /// `damaged at byte 812: line 17 is not a valid record (…); 15 exchanges recovered`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "damaged at byte {}: ", self.offset)?;
+        if let Some(l) = self.line {
+            write!(f, "line {l} ")?;
+        }
+        write!(
+            f,
+            "{}; {} exchanges recovered before it",
+            self.why, self.recovered
+        )
+    }
+}
+
+/// Why a tail is torn.
+const FRAME_DAMAGED: &str = "the frame does not decode (the file is cut short or corrupted)";
+const NOT_A_RECORD: &str = "is not a valid record (not a JSON header, exchange or footer line)";
+const SECOND_HEADER: &str = "is a second header (two traces concatenated?)";
 
 /// What the reader learned about the file's state once it reached the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +85,8 @@ pub struct Reader {
     /// Decompressed lines of the current frame, and how far they have been read.
     frame: Vec<u8>,
     pos: usize,
+    /// Lines of the decompressed stream taken so far (blank ones included).
+    lines: u64,
     /// Byte offset of the current frame in the file.
     frame_offset: u64,
     integrity: Integrity,
@@ -123,6 +150,7 @@ impl Reader {
             header: Header::new(Default::default()),
             frame: Vec::new(),
             pos: 0,
+            lines: 0,
             frame_offset: 0,
             integrity: Integrity::default(),
             done: false,
@@ -217,6 +245,7 @@ impl Reader {
             let rest = &self.frame[self.pos..];
             let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
             let (a, b) = (self.pos, self.pos + len);
+            self.lines += 1;
             // Past the newline, or at the end of a last line that has none.
             self.pos = if b < self.frame.len() { b + 1 } else { b };
             if !self.frame[a..b].iter().all(u8::is_ascii_whitespace) {
@@ -226,12 +255,15 @@ impl Reader {
         None
     }
 
-    /// Ends iteration at the current frame, recording it as the torn tail.
-    fn tear(&mut self) {
+    /// Ends iteration at the current frame, recording it as the torn tail: `why` at `line`
+    /// (the line just taken) or, without a line, the frame itself.
+    fn tear(&mut self, why: &'static str, line: bool) {
         self.done = true;
         self.integrity.torn = Some(TornTail {
             offset: self.frame_offset,
             recovered: self.integrity.exchanges,
+            line: line.then_some(self.lines),
+            why,
         });
     }
 }
@@ -246,7 +278,7 @@ impl Iterator for Reader {
                 match self.read_frame() {
                     Ok(true) => continue,
                     Ok(false) => self.done = true,
-                    Err(Fault::Damaged) => self.tear(),
+                    Err(Fault::Damaged) => self.tear(FRAME_DAMAGED, false),
                     Err(Fault::Io(source)) => {
                         self.done = true;
                         return Some(Err(Error::Io {
@@ -264,7 +296,8 @@ impl Iterator for Reader {
                 }
                 Record::Line(Line::Footer(footer)) => self.integrity.footer = Some(footer),
                 Record::Unknown => self.integrity.skipped += 1,
-                Record::Line(Line::Header(_)) | Record::Damaged => self.tear(),
+                Record::Line(Line::Header(_)) => self.tear(SECOND_HEADER, true),
+                Record::Damaged => self.tear(NOT_A_RECORD, true),
             }
         }
         None
