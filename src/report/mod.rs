@@ -220,5 +220,36 @@ pub fn parse(text: &str, path: &Path) -> Result<Summary, Error> {
             max: SCHEMA_VERSION,
         });
     }
-    serde_json::from_value(value).map_err(|e| not(e.to_string()))
+    // the path of the field at fault (`endpoints[2].latency: missing field `hist``), not
+    // only serde's message
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        if at.is_empty() || at == "." {
+            not(inner.to_string())
+        } else {
+            not(format!("{at}: {inner}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_summary_names_the_field_path() {
+        let mut v = serde_json::to_value(fixture::seeded(1)).unwrap();
+        v["totals"]["latency"]
+            .as_object_mut()
+            .unwrap()
+            .remove("hist");
+        let e = parse(&v.to_string(), Path::new("s.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.json: not a reprise summary (totals.latency: missing field `hist`"),
+            "{e}"
+        );
+    }
 }
