@@ -43,3 +43,27 @@ async fn connections_of_different_workers_never_share_a_conn() {
         ex.iter().map(|e| e.conn).collect::<Vec<_>>()
     );
 }
+
+/// A stream still open when the grace period ends is cut by the recorder: it is recorded
+/// as `recorder_stopped`, not as a client that went away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_the_recorder_cuts_is_not_a_client_disconnect() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&stub.url(), &dir);
+    c.grace = std::time::Duration::from_millis(300);
+    let proxy = start(c).await;
+    let url = format!("{}/drip", proxy.url());
+    // 20 chunks 100 ms apart: still streaming when the 300 ms grace ends
+    let reading = tokio::spawn(async move {
+        let mut r = record_util::client().get(url).send().await.unwrap();
+        while let Ok(Some(_)) = r.chunk().await {}
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let summary = proxy.finish().await.unwrap();
+    let _ = reading.await;
+    let (ex, _) = read_trace(&summary.path);
+    assert_eq!(ex.len(), 1);
+    let e = ex[0].error.as_ref().expect("cut");
+    assert_eq!(e.kind, "recorder_stopped", "{e:?}");
+}

@@ -11,7 +11,7 @@
 //! 2. every connection is told to shut down gracefully: an in-flight exchange finishes, an
 //!    idle keep-alive connection closes;
 //! 3. after the grace period, connections still open are dropped (their exchanges are
-//!    recorded as `client_disconnect`);
+//!    recorded as `recorder_stopped`);
 //! 4. once every worker has exited, the writer drains its queue, writes the footer and
 //!    fsyncs.
 
@@ -352,6 +352,7 @@ async fn serve(
     abort: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
+    let sink = shared.sink.clone();
     let svc = service_fn(move |req| forward::handle(shared.clone(), conn, req));
     let connection = http1::Builder::new()
         .keep_alive(true)
@@ -365,6 +366,6 @@ async fn serve(
     connection.as_mut().graceful_shutdown();
     tokio::select! {
         _ = connection.as_mut() => {}
-        _ = abort.cancelled() => {}
+        _ = abort.cancelled() => sink.cut(),
     }
 }

@@ -41,6 +41,9 @@ pub(crate) struct Counters {
     sessions: AtomicU64,
     file_bytes: AtomicU64,
     closing: AtomicBool,
+    /// The grace period ended (or the proxy was aborted): connections still open are
+    /// being dropped by the recorder, not by their clients.
+    cut: AtomicBool,
 }
 
 impl Counters {
@@ -113,6 +116,16 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
+    /// Marks that the recorder is cutting the connections still open.
+    pub fn cut(&self) {
+        self.counters.cut.store(true, Relaxed);
+    }
+
+    /// Whether the recorder is cutting connections (see [`Sink::cut`]).
+    pub fn is_cut(&self) -> bool {
+        self.counters.cut.load(Relaxed)
+    }
+
     pub fn started(&self) {
         self.counters.in_flight.fetch_add(1, Relaxed);
     }

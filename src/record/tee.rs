@@ -4,7 +4,8 @@
 //! - A frame is passed on in the same `poll_frame` call that received it; the capture is a
 //!   bounded copy made in that call.
 //! - A [`Flight`] ends exactly once: on the last frame, on an upstream body error, or — when
-//!   dropped unfinished — as a `client_disconnect`. Ending it hands the exchange to the sink.
+//!   dropped unfinished — as a `client_disconnect`, or `recorder_stopped` when the recorder
+//!   itself cut the connection at the end of its grace period. Ending it hands the exchange to the sink.
 
 use super::flight::{Capture, Captured, CapturedResponse, Failure};
 use super::sink::Sink;
@@ -141,6 +142,13 @@ impl Flight {
 impl Drop for Flight {
     fn drop(&mut self) {
         if let Some(s) = &self.0 {
+            if s.sink.is_cut() {
+                // the recorder's grace period ended with this exchange still open
+                let message =
+                    "the recorder stopped (its grace period ended) before the response ended";
+                self.end(Some(Failure::new("recorder_stopped", message.to_string())));
+                return;
+            }
             let message = if s.captured.res.is_some() {
                 "the client closed the connection before the response ended"
             } else {
