@@ -199,7 +199,7 @@ impl Profile {
                 path: path.to_path_buf(),
                 line,
                 column,
-                message: e.message().trim_end().to_string(),
+                message: e.message().trim_end().replace('\n', "; "),
             }
         })?;
         let v = Validator { path };
@@ -620,7 +620,10 @@ mod tests {
             assert!(e.contains(msg), "{text}: {e}");
         }
         let e = err("users = [");
-        assert!(e.starts_with("profiles/light.toml: not valid TOML"), "{e}");
+        assert!(
+            e.starts_with("profiles/light.toml:1:10: not valid TOML"),
+            "{e}"
+        );
         let e = Profile::load(Path::new("profiles/nope.toml"))
             .unwrap_err()
             .to_string();
