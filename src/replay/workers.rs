@@ -2,8 +2,7 @@
 //!
 //! Each worker is an OS thread with its own tokio runtime, timer and buffers: a thousand of
 //! them for two users took 3.6 GB of memory and made a 2 s run last 17 s. More workers than
-//! cores only take turns on the same cores, so `--workers` is bounded by [`max`], and a run
-//! never starts more workers than it has users or arrivals.
+//! cores only take turns on the same cores, so `--workers` is bounded by [`max`].
 //!
 //! # Invariants
 //! - [`max`] is at least [`PER_CORE`] and grows with the cores of the machine.
