@@ -21,5 +21,6 @@ pub mod profile;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod scrape;
 pub mod tls;
 pub mod trace;

@@ -1,0 +1,6 @@
+//! Target metrics: a Prometheus text-format reader and the loop that scrapes a target's
+//! endpoint during a run.
+//!
+//! Uses `metrics` (where the scraped series live in the summary) and nothing else of ours.
+
+pub mod text;
