@@ -348,6 +348,15 @@ pub struct MockArgs {
     /// Append every request as a JSON line to this file (flushed every second).
     #[arg(long)]
     pub request_log: Option<PathBuf>,
+    /// Simulated database: a pool of N connections (checkpoints queue for one). Default: none.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_pool: Option<u32>,
+    /// Time each checkpoint (load or save) holds a pool connection.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration, requires = "db_pool")]
+    pub db_service: Duration,
+    /// At most N LLM calls at once (the rest queue). Default: unlimited.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub llm_limit: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,17 +29,19 @@
 //!   injections whatever the interleaving of requests (sessions started concurrently may
 //!   swap start order between runs).
 
+mod bottleneck;
 mod chance;
 mod config;
 mod counters;
 mod handler;
+mod metrics;
 pub mod node;
 mod server;
 mod store;
 mod stream;
 pub mod students;
 
-pub use config::{Config, Latency, Misbehave, Share, Stream};
+pub use config::{Config, Db, Latency, Misbehave, Share, Stream};
 pub use counters::{Counts, Endpoint, Log, LogEntry};
 pub use handler::MALFORMED_SERVER_TIMING;
 pub use node::{Node, INCORRECT_MARKER};
