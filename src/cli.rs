@@ -224,6 +224,10 @@ pub struct ReplayArgs {
     /// added to the profile's). A failed one makes the exit code 1.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+    /// Read the target's Prometheus metrics during the run, e.g.
+    /// http://127.0.0.1:8000/metrics@1s (repeatable; default interval 1s; http/https only).
+    #[arg(long = "scrape", value_name = "URL[@INTERVAL]")]
+    pub scrape: Vec<String>,
     /// Run only shard i of n (0-based): users (or arrivals) whose number is i modulo n.
     /// `auto/N` (or `auto`) takes i from the engine: JOB_COMPLETION_INDEX (Kubernetes
     /// Indexed Job) or SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (Slurm array job).

@@ -126,6 +126,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         thresholds: Thresholds::parse_all(&DEMO_THRESHOLDS)?,
         profile: None,
         start: None,
+        scrape: Vec::new(),
     };
     let exit = super::replay::execute(plan, &config, &output, cancel)?;
     let counts = target.counters();

@@ -30,6 +30,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
         None => flags,
     };
     let thresholds = Thresholds::parse_all(&settings.thresholds)?;
+    let scrape = args
+        .scrape
+        .iter()
+        .map(|a| crate::scrape::Target::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
     let config = config(&args, &settings)?;
     let start = common_start(&args)?;
     let measures = conversation_config(&settings);
@@ -59,6 +64,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
         thresholds,
         profile: args.profile.as_ref().map(|p| p.display().to_string()),
         start,
+        scrape,
     };
     execute_with(plan, &config, &output, measures, cancel)
 }
@@ -114,6 +120,8 @@ pub struct Output {
     pub profile: Option<String>,
     /// `--start-at`: wait for it before the run, record the measured skew.
     pub start: Option<start::Common>,
+    /// Metrics endpoints of the target read during the run (`--scrape`).
+    pub scrape: Vec<crate::scrape::Target>,
 }
 
 /// `--start-at` / `--start-tolerance`, checked now (bad syntax, or already too late: exit 2
@@ -176,14 +184,23 @@ pub fn execute_with(
     if let Some(start) = &out.start {
         start.wait()?;
     }
-    let mut summary = match replay::run(
+    let scraping = match out.scrape.is_empty() {
+        true => None,
+        false => Some(
+            crate::scrape::poll::start(out.scrape.clone(), std::time::Instant::now())
+                .context("starting the scrape loop")?,
+        ),
+    };
+    let run = replay::run(
         plan,
         config,
         measure.clone(),
         cancel,
         |p| eprintln!("{}", console::live_line(p)),
         info,
-    ) {
+    );
+    let scraped = scraping.map(crate::scrape::Handle::finish);
+    let mut summary = match run {
         Ok(s) => s,
         Err(e @ replay::Error::Unreachable { .. }) => {
             eprintln!("error: {e}");
@@ -197,12 +214,16 @@ pub fn execute_with(
             eprintln!("start skew (actual - intended start): {skew:.3} ms");
         }
     }
+    summary.scrape = scraped;
     let (written, outcome) = report::finish(&mut summary, &out.thresholds, &out.dir)
         .with_context(|| format!("writing the report to {}", out.dir.display()))?;
     println!("\n{}", console::table(&summary));
     let conversation = report::conversation::render(&summary.conversation);
     if !conversation.is_empty() {
         println!("{conversation}");
+    }
+    if let Some(s) = &summary.scrape {
+        print!("{}", report::scrape::render(s));
     }
     print!("{}", report::render_verdicts(&summary.thresholds));
     println!("report: {}", written.html().display());

@@ -10,11 +10,14 @@
 //!   p99s, and the worst shard is what a reader needs to see).
 //! - Derived figures (rates, rps, divergence rates) are recomputed from merged counts.
 //! - Control events (`run.events`) are the union of the shards', in time order.
+//! - Scraped target metrics are concatenated target by target, each tagged with its shard
+//!   and shifted onto the merged run's start.
 //! - Threshold verdicts are dropped: the caller re-evaluates them on the merged figures.
 //! - Shards are checked first ([`super::shards::coverage`]): the merged `run.shards` lists
 //!   the missing and failed ones and the spread of the start skews.
 
 use super::Error;
+use crate::metrics::scraped::Scraped;
 use crate::metrics::summary::{
     ControlEvent, Conversation, EndpointStats, FailureRow, RunInfo, SeriesPoint, Sessions, Summary,
     Totals, Workload,
@@ -127,6 +130,7 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
             .then_with(|| a.endpoint.cmp(&b.endpoint))
     });
 
+    let scrape = merge_scrape(&run.started_at, parts);
     Ok(Summary {
         schema: first.schema.clone(),
         version: first.version,
@@ -138,7 +142,28 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
         series,
         conversation,
         thresholds: Vec::new(),
+        scrape,
     })
+}
+
+/// The shards' scraped targets, concatenated, each shifted onto the merged start
+/// (`None` when no shard scraped).
+fn merge_scrape(started_at: &str, parts: &[(String, Summary)]) -> Option<Scraped> {
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    let start = at(started_at);
+    let mut merged: Option<Scraped> = None;
+    for (part, s) in parts {
+        let Some(scraped) = &s.scrape else { continue };
+        let offset = match (start, at(&s.run.started_at)) {
+            (Some(a), Some(b)) => (b - a).num_microseconds().unwrap_or(0) as f64 / 1e6,
+            _ => 0.0,
+        };
+        let shard = s.run.shard.clone().unwrap_or_else(|| part.clone());
+        merged
+            .get_or_insert_with(Scraped::default)
+            .absorb(scraped, offset, Some(&shard));
+    }
+    merged
 }
 
 fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {

@@ -3,4 +3,9 @@
 //!
 //! Uses `metrics` (where the scraped series live in the summary) and nothing else of ours.
 
+pub mod poll;
+pub mod target;
 pub mod text;
+
+pub use poll::Handle;
+pub use target::Target;
