@@ -439,3 +439,55 @@ mod events_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod scrape_tests {
+    use super::*;
+    use crate::metrics::scraped::{Series, Target};
+    use crate::report::fixture;
+
+    fn scraped(v: f64) -> Scraped {
+        Scraped {
+            targets: vec![Target {
+                url: "http://127.0.0.1:1/metrics".into(),
+                scrapes: 2,
+                series: vec![Series {
+                    name: "db_pool_in_use".into(),
+                    kind: "gauge".into(),
+                    points: vec![[0.0, v], [1.0, v + 1.0]],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn shard_scrapes_are_kept_side_by_side_on_the_merged_axis() {
+        let mut shards = fixture::seeded_shards(7, 2);
+        shards[0].run.started_at = "2026-12-01T10:00:00.000000Z".into();
+        shards[1].run.started_at = "2026-12-01T10:00:02.500000Z".into();
+        shards[0].scrape = Some(scraped(1.0));
+        shards[1].scrape = Some(scraped(5.0));
+        let parts: Vec<(String, Summary)> = shards
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("shard-{i}"), s))
+            .collect();
+        let m = merge("all", &parts).unwrap();
+        let s = m.scrape.expect("scrape kept");
+        assert_eq!(s.targets.len(), 2);
+        assert_eq!(s.targets[0].series[0].points, vec![[0.0, 1.0], [1.0, 2.0]]);
+        assert_eq!(s.targets[1].series[0].points, vec![[2.5, 5.0], [3.5, 6.0]]);
+        assert!(s.targets.iter().all(|t| t.shard.is_some()));
+    }
+
+    #[test]
+    fn no_scrape_in_any_shard_stays_absent() {
+        let parts: Vec<(String, Summary)> = fixture::seeded_shards(7, 2)
+            .into_iter()
+            .map(|s| ("x".to_string(), s))
+            .collect();
+        assert!(merge("all", &parts).unwrap().scrape.is_none());
+    }
+}
