@@ -234,6 +234,10 @@ pub struct ReplayArgs {
     /// added to the profile's). A failed one makes the exit code 1.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+    /// Read the target's Prometheus metrics during the run, e.g.
+    /// http://127.0.0.1:8000/metrics@1s (repeatable; default interval 1s; http/https only).
+    #[arg(long = "scrape", value_name = "URL[@INTERVAL]")]
+    pub scrape: Vec<String>,
     /// Run only shard i of n (0-based): users (or arrivals) whose number is i modulo n.
     /// `auto/N` (or `auto`) takes i from the engine: JOB_COMPLETION_INDEX (Kubernetes
     /// Indexed Job) or SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (Slurm array job).
@@ -363,6 +367,15 @@ pub struct MockArgs {
     /// Append every request as a JSON line to this file (flushed every second).
     #[arg(long)]
     pub request_log: Option<PathBuf>,
+    /// Simulated database: a pool of N connections (checkpoints queue for one). Default: none.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_pool: Option<u32>,
+    /// Time each checkpoint (load or save) holds a pool connection.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration, requires = "db_pool")]
+    pub db_service: Duration,
+    /// At most N LLM calls at once (the rest queue). Default: unlimited.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub llm_limit: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,7 @@ pub mod profile;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod scrape;
 pub mod secrets;
 pub mod tls;
 pub mod trace;

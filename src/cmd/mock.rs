@@ -50,6 +50,11 @@ pub fn config(args: &MockArgs) -> Config {
             error_rate: Share::new(args.error_rate),
             grading_noise: Share::new(args.grading_noise),
         },
+        db: args.db_pool.map(|pool| mock::Db {
+            pool,
+            service: args.db_service,
+        }),
+        llm_limit: args.llm_limit,
     }
 }
 
@@ -68,6 +73,16 @@ fn run_server(args: MockArgs) -> anyhow::Result<Exit> {
         if let Some(m) = mock::banner::misbehaving(&config.misbehave, config.seed) {
             println!("  {m}");
         }
+        if let Some(db) = config.db {
+            println!(
+                "  database pool {} connections, {:?} per checkpoint",
+                db.pool, db.service
+            );
+        }
+        if let Some(n) = config.llm_limit {
+            println!("  LLM limit {n} calls at once");
+        }
+        println!("  metrics at {}/metrics", server.url());
         println!("Ctrl-C to stop (twice to abort).");
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
@@ -103,6 +118,16 @@ fn run_server(args: MockArgs) -> anyhow::Result<Exit> {
             c.status_4xx,
             c.status_5xx
         );
+        if let Some(db) = config.db {
+            println!(
+                "  database pool {} connections, {:?} per checkpoint",
+                db.pool, db.service
+            );
+        }
+        if let Some(n) = config.llm_limit {
+            println!("  LLM limit {n} calls at once");
+        }
+        println!("  metrics at {}/metrics", server.url());
         if config.misbehave != Misbehave::default() {
             println!(
                 "injected: {} divergence, {} cross-talk, {} malformed Server-Timing, {} errors, \

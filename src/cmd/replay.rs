@@ -30,6 +30,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
         None => flags,
     };
     let thresholds = Thresholds::parse_all(&settings.thresholds)?;
+    let scrape = args
+        .scrape
+        .iter()
+        .map(|a| crate::scrape::Target::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
     let config = config(&args, &settings)?;
     let start = common_start(&args)?;
     let measures = conversation_config(&settings);
@@ -68,6 +73,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
             .transpose()
             .map_err(anyhow::Error::msg)?,
         stop: Some(stop.clone()),
+        scrape,
     };
     execute_with(plan, &config, &output, measures, stop.drain.clone())
 }
@@ -127,6 +133,8 @@ pub struct Output {
     pub abort_on: Option<AbortOn>,
     /// The signals watched, for the summary's `abort_reason`.
     pub stop: Option<signals::Stop>,
+    /// Metrics endpoints of the target read during the run (`--scrape`).
+    pub scrape: Vec<crate::scrape::Target>,
 }
 
 /// `--start-at` / `--start-tolerance`, checked now (bad syntax, or already too late: exit 2
@@ -191,10 +199,17 @@ pub fn execute_with(
     if let Some(start) = &out.start {
         start.wait()?;
     }
+    let scraping = match out.scrape.is_empty() {
+        true => None,
+        false => Some(
+            crate::scrape::poll::start(out.scrape.clone(), std::time::Instant::now())
+                .context("starting the scrape loop")?,
+        ),
+    };
     let mut abort_on = out.abort_on.clone();
     let mut tripped: Option<String> = None;
     let mut failures_before = 0;
-    let mut summary = match replay::run(
+    let run = replay::run(
         plan,
         config,
         measure.clone(),
@@ -214,7 +229,9 @@ pub fn execute_with(
             }
         },
         info,
-    ) {
+    );
+    let scraped = scraping.map(crate::scrape::Handle::finish);
+    let mut summary = match run {
         Ok(s) => s,
         Err(e @ replay::Error::Unreachable { .. }) => {
             eprintln!("error: {e}");
@@ -228,6 +245,7 @@ pub fn execute_with(
             eprintln!("start skew (actual - intended start): {skew:.3} ms");
         }
     }
+    summary.scrape = scraped;
     if let Some(why) = &tripped {
         summary.run.abort_reason = Some(why.clone());
     } else if let Some(why) = out.stop.as_ref().and_then(|s| s.reason()) {
@@ -252,6 +270,9 @@ pub fn execute_with(
     if !conversation.is_empty() {
         text.push_str(&conversation);
         text.push('\n');
+    }
+    if let Some(s) = &summary.scrape {
+        text.push_str(&report::scrape::render(s));
     }
     text.push_str(&report::render_verdicts(&summary.thresholds));
     if let Ok(w) = &written {

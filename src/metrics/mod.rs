@@ -6,6 +6,7 @@
 pub mod conversation;
 mod hist;
 pub mod recorder;
+pub mod scraped;
 pub mod series;
 pub mod server_timing;
 pub mod sse;

@@ -35,6 +35,9 @@ pub struct Summary {
     /// Threshold verdicts, when thresholds were given.
     #[serde(default)]
     pub thresholds: Vec<Verdict>,
+    /// The target's own metrics (`replay --scrape`); absent when nothing was scraped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape: Option<super::scraped::Scraped>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

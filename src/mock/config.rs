@@ -96,6 +96,14 @@ pub struct Misbehave {
     pub grading_noise: Share,
 }
 
+/// A simulated database: a pool of `pool` connections, each checkpoint (load or save)
+/// holding one for `service`. Requests queue for a free connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Db {
+    pub pool: u32,
+    pub service: Duration,
+}
+
 /// Everything the mock server can be told. `Default` = latency 0, nothing injected.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
@@ -112,6 +120,10 @@ pub struct Config {
     pub seed: u64,
     /// Misbehaviour knobs.
     pub misbehave: Misbehave,
+    /// A database bottleneck; `None` (default) = checkpoints cost nothing and never queue.
+    pub db: Option<Db>,
+    /// At most this many LLM calls at once (the rest queue); `None` (default) = unlimited.
+    pub llm_limit: Option<u32>,
 }
 
 impl Config {
@@ -141,6 +153,19 @@ impl Config {
 
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    pub fn db(mut self, pool: u32, service: Duration) -> Self {
+        self.db = Some(Db {
+            pool: pool.max(1),
+            service,
+        });
+        self
+    }
+
+    pub fn llm_limit(mut self, limit: u32) -> Self {
+        self.llm_limit = Some(limit.max(1));
         self
     }
 

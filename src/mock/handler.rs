@@ -10,6 +10,7 @@
 //!   counted in `answers_marked`, and in `answers_mismatched` when the session is elsewhere.
 //! - No lock is held across an `.await`; the LLM latency is slept after the state update.
 
+use super::bottleneck::Gate;
 use super::chance::{self, Purpose};
 use super::config::Config;
 use super::counters::{bump, Counters, Endpoint, Log, LogEntry};
@@ -26,6 +27,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The `Server-Timing` value sent when a malformed header is injected.
@@ -46,6 +48,7 @@ const NOT_ALLOWED: &[u8] = br#"{"detail":"Method Not Allowed"}"#;
 const SERVER_ERROR: &[u8] = br#"{"detail":"Internal Server Error"}"#;
 const TOO_LARGE: &[u8] = br#"{"detail":"Request body too large"}"#;
 const UNREADABLE: &[u8] = br#"{"detail":"Request body could not be read"}"#;
+const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 const IMAGE_URL: &str = "https://mock.reprise.invalid/img/concept-diagram.png";
 
 /// State shared by every connection of one server.
@@ -58,19 +61,25 @@ pub(crate) struct Shared {
     pub id_key: u64,
     pub arrivals: AtomicU64,
     pub start_attempts: AtomicU64,
+    /// The database pool, when one is configured.
+    pub db: Option<Gate>,
+    /// The LLM concurrency limit, when one is configured.
+    pub llm: Option<Arc<Gate>>,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Shared {
         let keep_recent = !config.misbehave.cross_talk.is_zero();
         Shared {
-            config,
             counters: Counters::default(),
             log: Log::default(),
             store: Store::new(keep_recent),
             id_key: rand::random(),
             arrivals: AtomicU64::new(0),
             start_attempts: AtomicU64::new(0),
+            db: config.db.map(|d| Gate::new(d.pool)),
+            llm: config.llm_limit.map(|n| Arc::new(Gate::new(n))),
+            config,
         }
     }
 }
@@ -102,7 +111,7 @@ pub(crate) async fn handle(
         (Some((code, msg)), _) => json(code, Bytes::from_static(msg)),
         (None, Endpoint::Health) => json(StatusCode::OK, Bytes::from_static(HEALTH)),
         (None, Endpoint::Start) => {
-            let (res, id) = start(shared, peer, &body);
+            let (res, id) = start(shared, peer, &body).await;
             if shared.config.request_log {
                 issued = id.map(|id| uuid::Uuid::from_u128(id).hyphenated().to_string());
             }
@@ -123,7 +132,20 @@ pub(crate) async fn handle(
             if shared.config.request_log {
                 named = Some(id.to_owned());
             }
-            status(shared, peer, id)
+            status(shared, peer, id).await
+        }
+        (None, Endpoint::Other)
+            if parts.method == Method::GET && parts.uri.path() == "/metrics" =>
+        {
+            let page = super::metrics::render(
+                &shared.counters.snapshot(),
+                shared.db.as_ref(),
+                shared.llm.as_deref(),
+            );
+            let mut r = Response::new(Either::Left(Full::new(Bytes::from(page))));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS));
+            r
         }
         (None, Endpoint::Other) => {
             let path = parts.uri.path();
@@ -204,6 +226,7 @@ fn timing(
     llm: Option<Duration>,
     load: Option<Duration>,
     save: Option<Duration>,
+    waits: Waits,
 ) {
     let value = if bad {
         bump(&shared.counters.injected_bad_server_timing);
@@ -215,6 +238,8 @@ fn timing(
             ("llm", llm),
             ("checkpoint_save", save),
             ("checkpoint_load", load),
+            ("db_wait", waits.db),
+            ("llm_wait", waits.llm),
         ] {
             if let Some(d) = d {
                 let _ = write!(s, "{sep}{name};dur={:.3}", d.as_secs_f64() * 1e3);
@@ -227,6 +252,27 @@ fn timing(
         }
     };
     res.headers_mut().insert(SERVER_TIMING.clone(), value);
+}
+
+/// Time spent queueing, reported as `db_wait` / `llm_wait` when a bottleneck is configured
+/// (and already included in `checkpoint_*` / `llm`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Waits {
+    db: Option<Duration>,
+    llm: Option<Duration>,
+}
+
+/// One checkpoint against the configured database: (wait + service, wait), or `None`
+/// without a database.
+async fn checkpoint(shared: &Shared) -> Option<(Duration, Duration)> {
+    match (&shared.db, shared.config.db) {
+        (Some(gate), Some(db)) => Some(gate.serve(db.service).await),
+        _ => None,
+    }
+}
+
+fn add(a: Option<Duration>, b: Duration) -> Option<Duration> {
+    Some(a.unwrap_or_default() + b)
 }
 
 // ------------------------------------------------------------------ 422 bodies (FastAPI)
@@ -276,7 +322,7 @@ fn validate(v: &serde_json::Value, fields: &[(&str, bool)]) -> Option<Response<B
 // ------------------------------------------------------------------ endpoints
 
 /// The response, and the thread id issued (if one was).
-fn start(shared: &Shared, peer: SocketAddr, body: &[u8]) -> (Response<Body>, Option<u128>) {
+async fn start(shared: &Shared, peer: SocketAddr, body: &[u8]) -> (Response<Body>, Option<u128>) {
     if !body.iter().all(u8::is_ascii_whitespace) {
         match serde_json::from_slice::<serde_json::Value>(body) {
             Err(e) => return (json_invalid(&e), None),
@@ -311,7 +357,12 @@ fn start(shared: &Shared, peer: SocketAddr, body: &[u8]) -> (Response<Body>, Opt
             peer,
         },
     );
-    let save = t.elapsed();
+    let mut save = t.elapsed();
+    let mut waits = Waits::default();
+    if let Some((total, wait)) = checkpoint(shared).await {
+        save += total;
+        waits.db = Some(wait);
+    }
     let mut s = String::with_capacity(160);
     s.push_str(r#"{"thread_id":""#);
     push_id(&mut s, id);
@@ -328,7 +379,7 @@ fn start(shared: &Shared, peer: SocketAddr, body: &[u8]) -> (Response<Body>, Opt
         seq,
         0,
     );
-    timing(shared, &mut res, bad, None, None, Some(save));
+    timing(shared, &mut res, bad, None, None, Some(save), waits);
     (res, Some(id))
 }
 
@@ -432,12 +483,17 @@ async fn turn(
             save: t1.elapsed(),
         })
     });
-    let t = match turned {
+    let mut t = match turned {
         None => return not_found_session(shared),
         Some(None) => return injected_error(shared),
         Some(Some(t)) => t,
     };
     let llm = chance::latency(cfg.latency, cfg.seed, t.seq, u64::from(t.turn));
+    let mut waits = Waits::default();
+    if let Some((total, wait)) = checkpoint(shared).await {
+        t.load += total;
+        waits.db = Some(wait);
+    }
 
     let mut node = t.node;
     let eligible = m.divergence_node.is_none_or(|n| n == node);
@@ -473,23 +529,61 @@ async fn turn(
 
     if endpoint == Endpoint::Stream {
         let plan = stream::Plan::new(cfg.stream, llm);
+        let mut llm_total = plan.total();
+        if let Some(gate) = &shared.llm {
+            // The call holds its slot while the stream is paced out.
+            let (slot, wait) = gate.acquire_owned().await;
+            llm_total += wait;
+            waits.llm = Some(wait);
+            let hold = plan.total();
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                drop(slot);
+            });
+        }
+        if let Some((total, wait)) = checkpoint(shared).await {
+            t.save += total;
+            waits.db = add(waits.db, wait);
+        }
         let mut res = Response::new(Either::Right(stream::body(node.prompt(), s, plan)));
         stream::headers(res.headers_mut());
         timing(
             shared,
             &mut res,
             bad,
-            Some(plan.total()),
+            Some(llm_total),
             Some(t.load),
             Some(t.save),
+            waits,
         );
         return res;
     }
-    if !llm.is_zero() {
+    let mut llm_total = llm;
+    if let Some(gate) = &shared.llm {
+        let (slot, wait) = gate.acquire().await;
+        if !llm.is_zero() {
+            tokio::time::sleep(llm).await;
+        }
+        drop(slot);
+        llm_total += wait;
+        waits.llm = Some(wait);
+    } else if !llm.is_zero() {
         tokio::time::sleep(llm).await;
     }
+    if let Some((total, wait)) = checkpoint(shared).await {
+        t.save += total;
+        waits.db = add(waits.db, wait);
+    }
     let mut res = json(StatusCode::OK, Bytes::from(s));
-    timing(shared, &mut res, bad, Some(llm), Some(t.load), Some(t.save));
+    timing(
+        shared,
+        &mut res,
+        bad,
+        Some(llm_total),
+        Some(t.load),
+        Some(t.save),
+        waits,
+    );
     res
 }
 
@@ -515,7 +609,7 @@ fn cross_talk(shared: &Shared, id: u128, peer: SocketAddr, seq: u64, req: u64) -
     }
 }
 
-fn status(shared: &Shared, peer: SocketAddr, raw: &str) -> Response<Body> {
+async fn status(shared: &Shared, peer: SocketAddr, raw: &str) -> Response<Body> {
     let Some(id) = parse_id(raw) else {
         return not_found_session(shared);
     };
@@ -527,10 +621,15 @@ fn status(shared: &Shared, peer: SocketAddr, raw: &str) -> Response<Body> {
         s.requests += 1;
         (s.clone(), req)
     });
-    let load = t0.elapsed();
+    let mut load = t0.elapsed();
     let Some((s, req)) = seen else {
         return not_found_session(shared);
     };
+    let mut waits = Waits::default();
+    if let Some((total, wait)) = checkpoint(shared).await {
+        load += total;
+        waits.db = Some(wait);
+    }
     if chance::hit(m.error_rate, cfg.seed, Purpose::Error, s.seq, req) {
         return injected_error(shared);
     }
@@ -554,7 +653,7 @@ fn status(shared: &Shared, peer: SocketAddr, raw: &str) -> Response<Body> {
         s.seq,
         req,
     );
-    timing(shared, &mut res, bad, None, Some(load), None);
+    timing(shared, &mut res, bad, None, Some(load), None, waits);
     res
 }
 

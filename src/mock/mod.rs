@@ -30,17 +30,19 @@
 //!   swap start order between runs).
 
 pub mod banner;
+mod bottleneck;
 mod chance;
 mod config;
 mod counters;
 mod handler;
+mod metrics;
 pub mod node;
 mod server;
 mod store;
 mod stream;
 pub mod students;
 
-pub use config::{Config, Latency, Misbehave, Share, Stream};
+pub use config::{Config, Db, Latency, Misbehave, Share, Stream};
 pub use counters::{Counts, Endpoint, Log, LogEntry};
 pub use handler::MALFORMED_SERVER_TIMING;
 pub use node::{Node, INCORRECT_MARKER};

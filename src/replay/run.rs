@@ -333,6 +333,7 @@ pub fn run_with<M: Measure>(
         series,
         conversation: Default::default(),
         thresholds: Vec::new(),
+        scrape: None,
     };
     summary.totals.peak_users = peak;
     total.fill(&mut summary, &plan.route_names(), elapsed);

@@ -429,5 +429,6 @@ fn build(
             follow: Default::default(),
         },
         thresholds: Vec::new(),
+        scrape: None,
     }
 }

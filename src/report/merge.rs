@@ -10,11 +10,14 @@
 //!   p99s, and the worst shard is what a reader needs to see).
 //! - Derived figures (rates, rps, divergence rates) are recomputed from merged counts.
 //! - Control events (`run.events`) are the union of the shards', in time order.
+//! - Scraped target metrics are concatenated target by target, each tagged with its shard
+//!   and shifted onto the merged run's start.
 //! - Threshold verdicts are dropped: the caller re-evaluates them on the merged figures.
 //! - Shards are checked first ([`super::shards::coverage`]): the merged `run.shards` lists
 //!   the missing and failed ones and the spread of the start skews.
 
 use super::Error;
+use crate::metrics::scraped::Scraped;
 use crate::metrics::summary::{
     ControlEvent, Conversation, EndpointStats, FailureRow, RunInfo, SeriesPoint, Sessions, Summary,
     Totals, Workload,
@@ -127,6 +130,7 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
             .then_with(|| a.endpoint.cmp(&b.endpoint))
     });
 
+    let scrape = merge_scrape(&run.started_at, parts);
     Ok(Summary {
         schema: first.schema.clone(),
         version: first.version,
@@ -138,7 +142,28 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
         series,
         conversation,
         thresholds: Vec::new(),
+        scrape,
     })
+}
+
+/// The shards' scraped targets, concatenated, each shifted onto the merged start
+/// (`None` when no shard scraped).
+fn merge_scrape(started_at: &str, parts: &[(String, Summary)]) -> Option<Scraped> {
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    let start = at(started_at);
+    let mut merged: Option<Scraped> = None;
+    for (part, s) in parts {
+        let Some(scraped) = &s.scrape else { continue };
+        let offset = match (start, at(&s.run.started_at)) {
+            (Some(a), Some(b)) => (b - a).num_microseconds().unwrap_or(0) as f64 / 1e6,
+            _ => 0.0,
+        };
+        let shard = s.run.shard.clone().unwrap_or_else(|| part.clone());
+        merged
+            .get_or_insert_with(Scraped::default)
+            .absorb(scraped, offset, Some(&shard));
+    }
+    merged
 }
 
 fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
@@ -412,5 +437,57 @@ mod events_tests {
             3,
             "a different change at the same time is kept"
         );
+    }
+}
+
+#[cfg(test)]
+mod scrape_tests {
+    use super::*;
+    use crate::metrics::scraped::{Series, Target};
+    use crate::report::fixture;
+
+    fn scraped(v: f64) -> Scraped {
+        Scraped {
+            targets: vec![Target {
+                url: "http://127.0.0.1:1/metrics".into(),
+                scrapes: 2,
+                series: vec![Series {
+                    name: "db_pool_in_use".into(),
+                    kind: "gauge".into(),
+                    points: vec![[0.0, v], [1.0, v + 1.0]],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn shard_scrapes_are_kept_side_by_side_on_the_merged_axis() {
+        let mut shards = fixture::seeded_shards(7, 2);
+        shards[0].run.started_at = "2026-12-01T10:00:00.000000Z".into();
+        shards[1].run.started_at = "2026-12-01T10:00:02.500000Z".into();
+        shards[0].scrape = Some(scraped(1.0));
+        shards[1].scrape = Some(scraped(5.0));
+        let parts: Vec<(String, Summary)> = shards
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("shard-{i}"), s))
+            .collect();
+        let m = merge("all", &parts).unwrap();
+        let s = m.scrape.expect("scrape kept");
+        assert_eq!(s.targets.len(), 2);
+        assert_eq!(s.targets[0].series[0].points, vec![[0.0, 1.0], [1.0, 2.0]]);
+        assert_eq!(s.targets[1].series[0].points, vec![[2.5, 5.0], [3.5, 6.0]]);
+        assert!(s.targets.iter().all(|t| t.shard.is_some()));
+    }
+
+    #[test]
+    fn no_scrape_in_any_shard_stays_absent() {
+        let parts: Vec<(String, Summary)> = fixture::seeded_shards(7, 2)
+            .into_iter()
+            .map(|s| ("x".to_string(), s))
+            .collect();
+        assert!(merge("all", &parts).unwrap().scrape.is_none());
     }
 }

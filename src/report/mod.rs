@@ -21,6 +21,7 @@ pub mod fixture;
 mod format;
 mod html;
 mod merge;
+pub mod scrape;
 pub mod shards;
 pub mod success;
 pub mod thresholds;
