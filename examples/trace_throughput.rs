@@ -78,17 +78,7 @@ fn main() {
     let xs: Vec<Exchange> = (0..n).map(exchange).collect();
 
     let t = Instant::now();
-    let mut w = Writer::create(&path, &Header::new(Default::default())).unwrap();
-    for x in &xs {
-        w.append(x).unwrap();
-    }
-    let stats = w
-        .finish(&Footer {
-            exchanges: n,
-            sessions: n / 8,
-            dropped: 0,
-        })
-        .unwrap();
+    let stats = write(&path, &xs);
     let write = t.elapsed();
     drop(xs);
 
@@ -128,24 +118,28 @@ fn main() {
     har_sizes(har_n.min(n), dir.path());
 }
 
+/// Writes `xs` as a trace at `path` (8 exchanges a session, as `exchange` makes them).
+fn write(path: &std::path::Path, xs: &[Exchange]) -> reprise::trace::WriterStats {
+    let mut w = Writer::create(path, &Header::new(Default::default())).unwrap();
+    for x in xs {
+        w.append(x).unwrap();
+    }
+    let n = xs.len() as u64;
+    w.finish(&Footer {
+        exchanges: n,
+        sessions: n / 8,
+        dropped: 0,
+    })
+    .unwrap()
+}
+
 /// The same exchanges as `.trace.zst`, HAR and HAR gzip: synthetic ones, then every
 /// exchange of a recording made by `reprise record` (`HAR_TRACE`, default
 /// `recordings/sample.trace.zst`: the mock's synthetic students through the proxy).
 fn har_sizes(n: u64, dir: &std::path::Path) {
     let xs: Vec<Exchange> = (0..n).map(exchange).collect();
     let path = dir.join("har_compare.trace.zst");
-    let mut w = Writer::create(&path, &Header::new(Default::default())).unwrap();
-    for x in &xs {
-        w.append(x).unwrap();
-    }
-    let trace = w
-        .finish(&Footer {
-            exchanges: n,
-            sessions: n / 8,
-            dropped: 0,
-        })
-        .unwrap()
-        .file_bytes;
+    let trace = write(&path, &xs).file_bytes;
     compare(&format!("same {n} synthetic exchanges as:"), xs, trace);
 
     let recorded =
