@@ -73,14 +73,8 @@ fn run_server(args: MockArgs) -> anyhow::Result<Exit> {
         if let Some(m) = mock::banner::misbehaving(&config.misbehave, config.seed) {
             println!("  {m}");
         }
-        if let Some(db) = config.db {
-            println!(
-                "  database pool {} connections, {:?} per checkpoint",
-                db.pool, db.service
-            );
-        }
-        if let Some(n) = config.llm_limit {
-            println!("  LLM limit {n} calls at once");
+        if let Some(b) = mock::banner::bottlenecks(&config) {
+            println!("  {b}");
         }
         println!("  metrics at {}/metrics", server.url());
         println!("Ctrl-C to stop (twice to abort).");
@@ -118,16 +112,6 @@ fn run_server(args: MockArgs) -> anyhow::Result<Exit> {
             c.status_4xx,
             c.status_5xx
         );
-        if let Some(db) = config.db {
-            println!(
-                "  database pool {} connections, {:?} per checkpoint",
-                db.pool, db.service
-            );
-        }
-        if let Some(n) = config.llm_limit {
-            println!("  LLM limit {n} calls at once");
-        }
-        println!("  metrics at {}/metrics", server.url());
         if config.misbehave != Misbehave::default() {
             println!(
                 "injected: {} divergence, {} cross-talk, {} malformed Server-Timing, {} errors, \

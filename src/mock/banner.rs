@@ -30,6 +30,22 @@ pub fn settings(c: &Config) -> String {
     )
 }
 
+/// The bottlenecks that are configured (`--db-pool`, `--llm-limit`), or `None`.
+pub fn bottlenecks(c: &Config) -> Option<String> {
+    let mut on = Vec::new();
+    if let Some(db) = c.db {
+        on.push(format!(
+            "database pool {} connections, {} per checkpoint",
+            db.pool,
+            d(db.service)
+        ));
+    }
+    if let Some(n) = c.llm_limit {
+        on.push(format!("LLM limit {n} calls at once"));
+    }
+    (!on.is_empty()).then(|| on.join("; "))
+}
+
 /// The misbehaviours that are on, or `None`.
 pub fn misbehaving(m: &Misbehave, seed: u64) -> Option<String> {
     let pct = |s: super::Share| format!("{}%", s.get() * 100.0);
@@ -79,6 +95,21 @@ mod tests {
         assert_eq!(
             misbehaving(&m, 7).unwrap(),
             "misbehaving: 500 errors 10% (seed 7)"
+        );
+    }
+
+    #[test]
+    fn bottlenecks_in_flag_units() {
+        let mut c = Config::default();
+        assert_eq!(bottlenecks(&c), None);
+        c.db = Some(super::super::Db {
+            pool: 10,
+            service: Duration::from_micros(1500),
+        });
+        c.llm_limit = Some(4);
+        assert_eq!(
+            bottlenecks(&c).unwrap(),
+            "database pool 10 connections, 1ms 500us per checkpoint; LLM limit 4 calls at once"
         );
     }
 }
