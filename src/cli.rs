@@ -28,6 +28,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Replay recorded sessions as load against a target.
     Replay(ReplayArgs),
+    /// Find the largest load that meets every SLO, and what breaks first.
+    Capacity(CapacityArgs),
     /// Re-render or merge summary.json files into HTML and CSV reports.
     Report(ReportArgs),
     /// Run the mock Educational Agent API, or drive synthetic students against a target.
@@ -276,6 +278,108 @@ pub struct ReplayArgs {
 pub enum TimingArg {
     Think,
     Schedule,
+}
+
+// ---------------------------------------------------------------- capacity
+
+/// Parses a share: `10%` or `0.1`, strictly between 0 and 1 (exclusive of 0).
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match v {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a share (expected e.g. 10% or 0.1, more than 0 and at most 100%)"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// Recordings to replay (.trace.zst).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Base URL of the system under test, e.g. http://127.0.0.1:8000.
+    #[arg(long)]
+    pub target: String,
+    /// A service-level objective every level must meet, in the threshold language, e.g.
+    /// 'p95 < 5s' or 'error_rate < 1%' (repeatable; at least one).
+    #[arg(long = "slo", value_name = "EXPR", required = true)]
+    pub slos: Vec<String>,
+    /// Open workload: levels are multipliers of the recorded session arrivals (sessions/s
+    /// shown beside them) instead of closed users.
+    #[arg(long)]
+    pub open: bool,
+    /// The first (lightest) level [default: 10 users, or ×1 with --open].
+    #[arg(long)]
+    pub start: Option<u64>,
+    /// Each level is this many times the last until one breaks.
+    #[arg(long, default_value_t = 2.0)]
+    pub growth: f64,
+    /// Bisect until the breaking level is within this share of the capacity (e.g. 10%).
+    #[arg(long, default_value = "10%", value_parser = parse_percent)]
+    pub precision: f64,
+    /// Warm-up of each level, not measured (rounded up to whole seconds).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Measured hold of each level.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub hold: Duration,
+    /// Longer hold that confirms the winning level.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub confirm: Duration,
+    /// Highest level of a closed search (users).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_users: u64,
+    /// Highest level of an open search (multiplier).
+    #[arg(long, default_value_t = 1_000)]
+    pub max_multiply: u64,
+    /// The whole search stops before a level that would end later than this.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub max_duration: Duration,
+    /// A level whose replayer lag p99 (median second of the hold) exceeds this is
+    /// generator-bound.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    pub lag_bound: Duration,
+    /// A level whose process CPU reaches this share of the workers' cores is
+    /// generator-bound.
+    #[arg(long, default_value = "90%", value_parser = parse_percent)]
+    pub cpu_bound: f64,
+    /// Closed levels: users started per second (default: a level's users within a second).
+    #[arg(long)]
+    pub spawn_rate: Option<f64>,
+    /// Time compression of think times (and open arrivals).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// think or schedule, as for replay.
+    #[arg(long, value_enum, default_value = "think")]
+    pub timing: TimingArg,
+    /// Per-request timeout.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Seed of the session order of closed users.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Header added to every request ('K: V'; repeatable).
+    #[arg(long = "header", value_name = "K: V")]
+    pub headers: Vec<String>,
+    /// PEM file of CA certificates to trust for an https:// target.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Worker threads (default: one per core, one fewer when the target is on this machine).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Read the target's Prometheus metrics during each level (URL[@INTERVAL], repeatable;
+    /// http/https only); gauges with a limit and queues go into the attribution.
+    #[arg(long = "scrape", value_name = "URL[@INTERVAL]")]
+    pub scrape: Vec<String>,
+    /// Output directory for capacity.json and capacity.html (default
+    /// reports/capacity-<UTC timestamp>).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------- report

@@ -8,8 +8,10 @@
 //! `trace`, `correlate`, `secrets`; `replay` uses `trace`, `correlate`,
 //! `metrics`, `tls`;
 //! `report` uses `metrics`; `har` uses `trace`, `correlate` and `record`'s redaction;
-//! `engine` uses `replay` and `metrics`; only `cmd` uses everything.
+//! `engine` uses `replay` and `metrics`; `capacity` uses `replay`, `metrics`, `report` and
+//! `scrape`; only `cmd` uses everything.
 
+pub mod capacity;
 pub mod cli;
 pub mod cmd;
 pub mod correlate;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Record(a) => cmd::record::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Replay(a) => cmd::replay::run(a),
+        Command::Capacity(a) => cmd::capacity::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Mock(a) => cmd::mock::run(a),
         Command::ImportHar(a) => cmd::har::import(a),

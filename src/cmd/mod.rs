@@ -2,6 +2,7 @@
 //! clap `Args`, builds typed configs, runs, and returns an [`Exit`] code; errors (bad input,
 //! unreadable files) become exit code 2 in `main`.
 
+pub mod capacity;
 pub mod demo;
 pub mod error;
 pub mod har;

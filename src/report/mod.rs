@@ -14,11 +14,12 @@
 //!   measures): sections say "not measured" instead.
 
 pub mod abort_on;
+pub mod attribution;
 mod console;
 pub mod conversation;
 mod csv;
 pub mod fixture;
-mod format;
+pub(crate) mod format;
 mod html;
 mod merge;
 pub mod scrape;
