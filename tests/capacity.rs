@@ -1,0 +1,282 @@
+//! `reprise capacity` against the mock's bottlenecks, whose capacity is known from their
+//! settings: it finds the database's within ±15 % and names the database, names the LLM
+//! when the LLM is the limit, and calls a level the generator could not drive
+//! "generator-bound" instead of placing a knee there. Bad input is exit 2 before the mock
+//! sees a single request.
+
+mod replay_util;
+
+use replay_util::*;
+use reprise::capacity::Report;
+use reprise::mock::{self, Latency};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+/// Sessions of one start and `turns` continues, each request sent `gap_ms` after the
+/// previous response completed (its recorded think time).
+fn recording(dir: &Path, sessions: usize, turns: usize, gap_ms: u64) -> PathBuf {
+    let mut all = Vec::new();
+    for s in 0..sessions {
+        // thread ids must be distinct per recorded session
+        let thread = format!("3f2c1a9e-8c4b-4f1e-9a53-{:012x}", s + 1);
+        let sends: Vec<(u64, u64)> = (0..turns)
+            .map(|k| (5 + (k as u64 + 1) * gap_ms + k as u64 * 5, 5))
+            .collect();
+        all.extend(session(
+            &format!("s{s}"),
+            &thread,
+            (s * 100) as u64,
+            s as u64 * 50,
+            &sends,
+        ));
+    }
+    write_trace(dir, &all)
+}
+
+fn capacity(trace: &Path, target: &str, report: &Path, extra: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .arg("capacity")
+        .arg(trace)
+        .args(["--target", target])
+        .arg("--report")
+        .arg(report)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+async fn run(trace: &Path, target: &str, report: &Path, extra: &[&str]) -> Output {
+    let (t, u, r) = (trace.to_path_buf(), target.to_string(), report.to_path_buf());
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        capacity(&t, &u, &r, &extra)
+    })
+    .await
+    .unwrap()
+}
+
+fn report(dir: &Path) -> Report {
+    let bytes = std::fs::read(dir.join("capacity.json")).expect("capacity.json written");
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finds_the_database_pools_capacity_and_names_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    // 6 sessions of a start and 4 continues, 1 s of recorded think before each continue
+    let (turns, gap_ms, speed) = (4usize, 1000u64, 2.0);
+    let trace = recording(dir.path(), 6, turns, gap_ms);
+    let (pool, service) = (4u32, Duration::from_millis(20));
+    let m = mock_with(mock::Config::default().db(pool, service)).await;
+    // The mock's database: a start saves one checkpoint, a continue loads and saves one:
+    // 1 + 2·turns checkpoints per session, each holding a connection for `service`.
+    // A closed user cycles through a session in Z + R0: its think time (turns · gap /
+    // speed; a session starts as soon as the last one ended) plus its unloaded response
+    // times (every checkpoint once). The pool serves N / S checkpoints per second, so
+    // it saturates at
+    //     U* = N · (Z + R0) / (checkpoints · S)        (the operational-law knee)
+    let checkpoints = 1.0 + 2.0 * turns as f64;
+    let z = turns as f64 * gap_ms as f64 / 1000.0 / speed;
+    let r0 = checkpoints * service.as_secs_f64();
+    let expected = pool as f64 * (z + r0) / (checkpoints * service.as_secs_f64());
+    let out_dir = dir.path().join("cap");
+    let metrics = format!("{}/metrics@250ms", m.url());
+    let out = run(
+        &trace,
+        &m.url(),
+        &out_dir,
+        &[
+            "--slo",
+            "p95 < 100ms",
+            "--slo",
+            "error_rate < 1%",
+            "--speed",
+            "2",
+            "--start",
+            "12",
+            "--warmup",
+            "1s",
+            "--hold",
+            "2s",
+            "--confirm",
+            "3s",
+            "--max-duration",
+            "50s",
+            "--scrape",
+            &metrics,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&out_dir);
+    assert_eq!(r.result.kind, "knee", "{}", text(&out));
+    let found = r.result.capacity.unwrap() as f64;
+    assert!(
+        (found - expected).abs() <= 0.15 * expected,
+        "capacity {found} users, expected {expected:.1} ± 15 %\n{}",
+        text(&out)
+    );
+    // what the mock received: every level's users really came, sessions whole
+    let c = m.counters();
+    assert!(c.start > 0 && c.continue_ >= c.start, "{c:?}");
+    assert_eq!(c.unknown_thread_id, 0, "{c:?}");
+    let levels_requests: u64 = r.levels.iter().map(|l| l.requests).sum();
+    assert!(c.requests() >= levels_requests, "{c:?} vs {levels_requests}");
+    // the database is named, first on the headline and in the attribution
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let headline = r.headline.clone().unwrap();
+    assert!(stdout.trim_start().starts_with(&headline), "{stdout}");
+    assert!(headline.ends_with("→ the database side"), "{headline}");
+    assert!(headline.contains("checkpoint_"), "{headline}");
+    assert!(headline.contains("db pool"), "{headline}");
+    let a = r.attribution.as_ref().unwrap();
+    assert_eq!(a.side, Some(reprise::report::attribution::Side::Database));
+    // the confirmation held longer, and the html page was written with the knee marked
+    assert!(r.levels.iter().any(|l| l.confirm && l.hold_s >= 3.0));
+    let html = std::fs::read_to_string(out_dir.join("capacity.html")).unwrap();
+    assert!(html.contains("mark-capacity") && html.contains("the database side"));
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_llm_limit_is_named_as_the_llm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (turns, gap_ms) = (4usize, 1000u64);
+    let trace = recording(dir.path(), 6, turns, gap_ms);
+    // 2 LLM calls at once, 100 ms each: 20 continues/s. Per session at speed 2: 4 calls
+    // (0.4 s of LLM) in a 2.4 s cycle → U* = 2 · 2.4 / 0.4 = 12 users.
+    let config = mock::Config::default()
+        .llm_limit(2)
+        .latency(Latency::Fixed(Duration::from_millis(100)));
+    let m = mock_with(config).await;
+    let out_dir = dir.path().join("cap");
+    let out = run(
+        &trace,
+        &m.url(),
+        &out_dir,
+        &[
+            "--slo",
+            "p95 < 300ms",
+            "--speed",
+            "2",
+            "--start",
+            "4",
+            "--warmup",
+            "1s",
+            "--hold",
+            "2s",
+            "--confirm",
+            "3s",
+            "--max-duration",
+            "45s",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&out_dir);
+    assert_eq!(r.result.kind, "knee", "{}", text(&out));
+    let found = r.result.capacity.unwrap() as f64;
+    assert!((6.0..=18.0).contains(&found), "{found}\n{}", text(&out));
+    let headline = r.headline.unwrap();
+    assert!(headline.ends_with("→ the LLM side"), "{headline}");
+    assert!(headline.contains("llm"), "{headline}");
+    assert!(m.counters().continue_ > 0);
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_faster_than_the_generator_is_generator_bound_not_a_knee() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5 ms of think, no latency: each user asks for ~200 requests a second, so a few
+    // hundred users ask for more than one worker thread can send
+    let trace = recording(dir.path(), 6, 8, 5);
+    let m = mock_with(mock::Config::default()).await;
+    let out_dir = dir.path().join("cap");
+    let out = run(
+        &trace,
+        &m.url(),
+        &out_dir,
+        &[
+            "--slo",
+            "p95 < 50ms",
+            "--start",
+            "100",
+            "--max-users",
+            "1600",
+            "--workers",
+            "1",
+            "--lag-bound",
+            "20ms",
+            "--warmup",
+            "1s",
+            "--hold",
+            "2s",
+            "--confirm",
+            "2s",
+            "--max-duration",
+            "40s",
+        ],
+    )
+    .await;
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        text(&out)
+    );
+    let r = report(&out_dir);
+    assert_eq!(r.result.kind, "generator_bound", "{}", text(&out));
+    assert!(r.result.broke_at.is_none(), "no knee: {:?}", r.result);
+    let bound = r.result.generator_bound_at.unwrap();
+    let level = r.levels.iter().find(|l| l.load == bound).unwrap();
+    assert_eq!(level.verdict, "generator_bound");
+    assert!(level.generator.is_some());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("generator-bound"), "{stdout}");
+    assert!(r.headline.unwrap().contains("reprise itself"));
+    // the load really went out
+    assert!(m.counters().requests() > 1000, "{:?}", m.counters());
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_exit_2_naming_it_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = recording(dir.path(), 2, 2, 100);
+    let m = mock_with(mock::Config::default()).await;
+    let url = m.url();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--slo", "p95 <<< 5s"], "p95 <<< 5s"),
+        (&["--slo", "p95 < 5s", "--scrape", "ftp://x/metrics"], "--scrape ftp://x/metrics"),
+        (
+            &["--slo", "p95 < 5s", "--start", "50", "--max-users", "20"],
+            "--max-users 20 is below the first level",
+        ),
+        (&["--slo", "p95 < 5s", "--growth", "1"], "--growth"),
+        (&["--slo", "p95 < 5s", "--precision", "0%"], "--precision"),
+    ];
+    for (args, needle) in cases {
+        let out_dir = dir.path().join("never");
+        let out = run(&trace, &url, &out_dir, args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!out_dir.join("capacity.json").exists());
+    }
+    // no SLO at all: clap's usage error, also exit 2
+    let out = run(&trace, &url, &dir.path().join("never"), &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--slo"));
+    assert_eq!(m.counters().requests(), 0, "{:?}", m.counters());
+    m.shutdown().await;
+}
