@@ -31,7 +31,7 @@ pub enum Verdict {
 }
 
 /// What to do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Next {
     /// Measure this level with the normal hold.
     Level(u64),
@@ -41,7 +41,7 @@ pub enum Next {
 }
 
 /// How the search ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum End {
     /// The capacity: the highest confirmed level, with the lowest failing level above it.
     Knee { capacity: u64, broke_at: u64 },

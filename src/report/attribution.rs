@@ -151,6 +151,10 @@ pub struct Attribution {
     pub p95_ms: f64,
 }
 
+/// A component whose p95 was below this in the first window is shown by its values, not
+/// a ratio (a wait of 1 µs that became 200 ms is not usefully "×200000").
+pub const NEGLIGIBLE_MS: f64 = 1.0;
+
 /// A gauge at least this full counts as saturated.
 pub const FULL: f64 = 0.95;
 
@@ -267,7 +271,16 @@ fn components(base: &Window, w: &Window) -> Vec<Factor> {
             let share = (latency_sum > 0.0)
                 .then(|| (h.mean_ms * h.count as f64 / latency_sum).clamp(0.0, 1.0));
             let growth = ratio(h.p95_ms, was_p95);
-            let mut text = format!("{name} p95 {}", times(growth));
+            // a growth from next to nothing (a queue that was empty) reads as its values
+            let mut text = if was_p95 < NEGLIGIBLE_MS {
+                format!(
+                    "{name} p95 {} → {}",
+                    format::ms(was_p95),
+                    format::ms(h.p95_ms)
+                )
+            } else {
+                format!("{name} p95 {}", times(growth))
+            };
             if let Some(s) = share {
                 text.push_str(&format!(" ({:.0} % of latency)", s * 100.0));
             }
@@ -646,7 +659,8 @@ mod tests {
         let a = rank(&base, &heavy, 100.0);
         let json = serde_json::to_value(&a).unwrap();
         assert!(json["factors"][0]["growth"].is_null(), "{json}");
-        assert!(a.factors[0].text.starts_with("db_wait p95 new"));
+        assert!(a.factors[0].text.starts_with("db_wait p95 "), "{}", a.factors[0].text);
+        assert!(a.factors[0].text.contains("0ms → 40"), "{}", a.factors[0].text);
         let back: Attribution = serde_json::from_value(json).unwrap();
         assert!(back.factors[0].growth.is_infinite());
     }
