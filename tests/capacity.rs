@@ -90,6 +90,8 @@ async fn finds_the_database_pools_capacity_and_names_the_database() {
     let z = turns as f64 * gap_ms as f64 / 1000.0 / speed;
     let r0 = checkpoints * service.as_secs_f64();
     let expected = pool as f64 * (z + r0) / (checkpoints * service.as_secs_f64());
+    // (4 · 2.18 s / 0.18 s = 48.4 users.) The SLO, p95 < 150 ms (3.5× the unloaded
+    // continue's 43 ms), breaks where the pool saturates: queueing below U* stays short.
     let out_dir = dir.path().join("cap");
     let metrics = format!("{}/metrics@250ms", m.url());
     let out = run(
@@ -98,7 +100,7 @@ async fn finds_the_database_pools_capacity_and_names_the_database() {
         &out_dir,
         &[
             "--slo",
-            "p95 < 100ms",
+            "p95 < 150ms",
             "--slo",
             "error_rate < 1%",
             "--speed",

@@ -42,8 +42,10 @@ mod tests {
         }
         std::hint::black_box(x);
         let c = cores(c0, used(), t0.elapsed());
-        // generous: other processes share the machine
-        assert!(c > 0.2 && c < 1.5, "{c}");
+        // generous: other processes share the machine; other tests of this process may
+        // run at the same time, so there is no upper bound
+        assert!(c > 0.2, "{c}");
+        assert!(used() >= c0);
         assert_eq!(cores(c0, c0, Duration::ZERO), 0.0);
     }
 }
