@@ -47,7 +47,11 @@ fn capacity(trace: &Path, target: &str, report: &Path, extra: &[&str]) -> Output
 }
 
 async fn run(trace: &Path, target: &str, report: &Path, extra: &[&str]) -> Output {
-    let (t, u, r) = (trace.to_path_buf(), target.to_string(), report.to_path_buf());
+    let (t, u, r) = (
+        trace.to_path_buf(),
+        target.to_string(),
+        report.to_path_buf(),
+    );
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
@@ -134,7 +138,10 @@ async fn finds_the_database_pools_capacity_and_names_the_database() {
     assert!(c.start > 0 && c.continue_ >= c.start, "{c:?}");
     assert_eq!(c.unknown_thread_id, 0, "{c:?}");
     let levels_requests: u64 = r.levels.iter().map(|l| l.requests).sum();
-    assert!(c.requests() >= levels_requests, "{c:?} vs {levels_requests}");
+    assert!(
+        c.requests() >= levels_requests,
+        "{c:?} vs {levels_requests}"
+    );
     // the database is named, first on the headline and in the attribution
     let stdout = String::from_utf8_lossy(&out.stdout);
     let headline = r.headline.clone().unwrap();
@@ -231,11 +238,8 @@ async fn a_target_faster_than_the_generator_is_generator_bound_not_a_knee() {
         ],
     )
     .await;
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "{}",
-        text(&out)
-    );
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    eprintln!("{}", text(&out));
     let r = report(&out_dir);
     assert_eq!(r.result.kind, "generator_bound", "{}", text(&out));
     assert!(r.result.broke_at.is_none(), "no knee: {:?}", r.result);
@@ -259,7 +263,10 @@ async fn bad_input_is_exit_2_naming_it_before_any_load() {
     let url = m.url();
     let cases: [(&[&str], &str); 5] = [
         (&["--slo", "p95 <<< 5s"], "p95 <<< 5s"),
-        (&["--slo", "p95 < 5s", "--scrape", "ftp://x/metrics"], "--scrape ftp://x/metrics"),
+        (
+            &["--slo", "p95 < 5s", "--scrape", "ftp://x/metrics"],
+            "--scrape ftp://x/metrics",
+        ),
         (
             &["--slo", "p95 < 5s", "--start", "50", "--max-users", "20"],
             "--max-users 20 is below the first level",
@@ -280,5 +287,58 @@ async fn bad_input_is_exit_2_naming_it_before_any_load() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--slo"));
     assert_eq!(m.counters().requests(), 0, "{:?}", m.counters());
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_search_with_exit_3_and_a_partial_capacity_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = recording(dir.path(), 4, 4, 200);
+    let m = mock_with(mock::Config::default()).await;
+    let out_dir = dir.path().join("cap");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .arg("capacity")
+        .arg(&trace)
+        .args(["--target", &m.url(), "--slo", "p95 < 5s", "--start", "5"])
+        .args(["--warmup", "1s", "--hold", "2s", "--max-duration", "60s"])
+        .arg("--report")
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the first level ends (capacity.json appears), then the second is stopped mid-way
+    let json = out_dir.join("capacity.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !json.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(json.exists(), "no level ended in 30 s");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SAFETY: signalling our own child by its pid
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap()
+    .expect("the search ended within 30 s of SIGTERM");
+    assert_eq!(status.code(), Some(3));
+    let r = report(&out_dir);
+    assert_eq!(r.result.kind, "aborted", "{:?}", r.result);
+    assert!(r.levels.len() >= 2, "{:?}", r.levels.len());
+    assert!(r.levels.last().unwrap().aborted);
+    assert_eq!(r.levels[0].verdict, "pass");
+    assert!(m.counters().requests() > 0);
     m.shutdown().await;
 }

@@ -93,7 +93,11 @@ pub fn run(
         search.record(verdict);
     };
     let label = |l: u64| runner.label(l);
-    let confirmed = |l: u64| levels.iter().any(|x| x.load == l && x.confirm && x.verdict == "pass");
+    let confirmed = |l: u64| {
+        levels
+            .iter()
+            .any(|x| x.load == l && x.confirm && x.verdict == "pass")
+    };
     let outcome = match end {
         Some(End::Knee { capacity, broke_at }) => Outcome {
             kind: "knee".into(),

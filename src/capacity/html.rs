@@ -132,10 +132,24 @@ struct Marks {
 
 type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
 
-fn chart(h: &mut String, title: &str, series: &[Series<'_>], m: &Marks, fmt: &dyn Fn(f64) -> String) {
-    let _ = write!(h, "<div class=\"card chart\"><h3>{}</h3><div class=\"legend\">", esc(title));
+fn chart(
+    h: &mut String,
+    title: &str,
+    series: &[Series<'_>],
+    m: &Marks,
+    fmt: &dyn Fn(f64) -> String,
+) {
+    let _ = write!(
+        h,
+        "<div class=\"card chart\"><h3>{}</h3><div class=\"legend\">",
+        esc(title)
+    );
     for (name, color, _) in series {
-        let _ = write!(h, "<span><i style=\"background:{color}\"></i>{}</span>", esc(name));
+        let _ = write!(
+            h,
+            "<span><i style=\"background:{color}\"></i>{}</span>",
+            esc(name)
+        );
     }
     if m.capacity.is_some() {
         h.push_str("<span><i style=\"background:var(--ok)\"></i>capacity</span>");
@@ -198,7 +212,10 @@ fn chart(h: &mut String, title: &str, series: &[Series<'_>], m: &Marks, fmt: &dy
         y(0.0),
         y(0.0)
     );
-    for (v, color, id) in [(m.capacity, "var(--ok)", "capacity"), (m.broke, "var(--bad)", "broke")] {
+    for (v, color, id) in [
+        (m.capacity, "var(--ok)", "capacity"),
+        (m.broke, "var(--bad)", "broke"),
+    ] {
         if let Some(v) = v {
             let _ = write!(
                 h,
@@ -265,7 +282,7 @@ fn table(h: &mut String, r: &Report) {
             esc(&ms(l.hold_s * 1000.0)),
             if l.confirm { " (confirm)" } else { "" },
             l.requests,
-            esc(&num((l.rps * 10.0).round() / 10.0)),
+            esc(&super::rps(l.rps)),
             esc(&pct(l.error_rate)),
             esc(&ms(l.latency.p50_ms)),
             esc(&ms(l.latency.p95_ms)),

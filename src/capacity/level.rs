@@ -54,7 +54,12 @@ impl Runner {
         if self.closed {
             return None;
         }
-        let first = self.plan.sessions.first().map(|s| s.start).unwrap_or_default();
+        let first = self
+            .plan
+            .sessions
+            .first()
+            .map(|s| s.start)
+            .unwrap_or_default();
         let span = self.base.speed.scale(self.plan.span.saturating_sub(first));
         let span = span.as_secs_f64().max(1e-3);
         Some(load as f64 * self.plan.sessions.len() as f64 / span)

@@ -168,6 +168,15 @@ impl Level {
     }
 }
 
+/// Requests per second for a table: `7,585` from 100 up, else one decimal (`19.5`).
+pub fn rps(v: f64) -> String {
+    if v >= 100.0 {
+        crate::report::format::count(v.round() as u64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// `p95 < 5s` failed with `6.21s` → `p95 crossed 5s (6.21s)`.
 pub fn crossed(v: &Verdict) -> String {
     for op in ["<=", ">=", "==", "!=", "<", ">"] {

@@ -242,7 +242,10 @@ mod tests {
         };
         assert_eq!(c, capacity);
         assert!(capacity <= 113 && broke_at > 113, "{end:?}");
-        assert!((broke_at - capacity) as f64 <= 0.1 * capacity as f64, "{end:?}");
+        assert!(
+            (broke_at - capacity) as f64 <= 0.1 * capacity as f64,
+            "{end:?}"
+        );
         assert_eq!(
             &steps[..5],
             &[10, 20, 40, 80, 160].map(Next::Level),

@@ -42,12 +42,13 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<Exit> {
         bail!("--start must be at least 1");
     }
     if max < start {
-        bail!(
-            "{max_flag} {max} is below the first level (--start {start}): nothing to search"
-        );
+        bail!("{max_flag} {max} is below the first level (--start {start}): nothing to search");
     }
     if !(args.growth.is_finite() && args.growth > 1.0) {
-        bail!("--growth {}: must be a number above 1 (e.g. 2)", args.growth);
+        bail!(
+            "--growth {}: must be a number above 1 (e.g. 2)",
+            args.growth
+        );
     }
     if args.hold.is_zero() || args.confirm.is_zero() {
         bail!("--hold and --confirm must be more than 0");
@@ -64,13 +65,21 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<Exit> {
     });
     report::check_writable(&dir)?;
     let mut plan = super::replay::load_plan(&args.files, &[])?;
-    super::replay::follow(&mut plan, None, &conversation::Config::default(), config.seed)?;
+    super::replay::follow(
+        &mut plan,
+        None,
+        &conversation::Config::default(),
+        config.seed,
+    )?;
     let plan = Arc::new(plan);
     let warmup_secs = args.warmup.as_secs_f64().ceil();
     let longest = warmup_secs + args.hold.max(args.confirm).as_secs_f64();
     if !closed {
         let first = plan.sessions.first().map(|s| s.start).unwrap_or_default();
-        let span = config.speed.scale(plan.span.saturating_sub(first)).as_secs_f64();
+        let span = config
+            .speed
+            .scale(plan.span.saturating_sub(first))
+            .as_secs_f64();
         if span < longest {
             bail!(
                 "{}: the recorded arrivals span {:.1} s at --speed {}, shorter than a level \
@@ -239,7 +248,7 @@ fn row_text(l: &Level) -> String {
         l.label,
         if l.confirm { " (confirm)" } else { "" },
         l.verdict.replace('_', "-"),
-        format::num((l.rps * 10.0).round() / 10.0),
+        capacity::rps(l.rps),
         format::ms(l.latency.p50_ms),
         format::ms(l.latency.p95_ms),
         format::ms(l.latency.p99_ms),
@@ -275,7 +284,7 @@ pub fn table(levels: &[Level]) -> String {
             l.index,
             format!("{}{}", l.label, if l.confirm { " (confirm)" } else { "" }),
             format::ms(l.hold_s * 1000.0),
-            format::num((l.rps * 10.0).round() / 10.0),
+            capacity::rps(l.rps),
             format::ms(l.latency.p50_ms),
             format::ms(l.latency.p95_ms),
             format::ms(l.latency.p99_ms),
@@ -370,7 +379,10 @@ fn config(args: &CapacityArgs) -> anyhow::Result<Config> {
         .collect::<anyhow::Result<_>>()?;
     let max = replay::workers::max();
     if args.workers > max {
-        bail!("--workers {}: at most {max} here (4 per core)", args.workers);
+        bail!(
+            "--workers {}: at most {max} here (4 per core)",
+            args.workers
+        );
     }
     c.workers = args.workers;
     c.ca_cert = args.ca_cert.clone();

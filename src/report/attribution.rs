@@ -76,7 +76,15 @@ impl Side {
     pub fn of(name: &str) -> Side {
         let n = name.to_ascii_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| n.contains(w));
-        if has(&["checkpoint", "db", "database", "pool", "sql", "postgres", "pg_"]) {
+        if has(&[
+            "checkpoint",
+            "db",
+            "database",
+            "pool",
+            "sql",
+            "postgres",
+            "pg_",
+        ]) {
             Side::Database
         } else if has(&["llm", "openai", "groq", "model", "inference", "completion"]) {
             Side::Llm
@@ -338,10 +346,11 @@ pub fn headline(a: &Attribution, broke: Option<&str>) -> String {
         )),
     }
     let mut parts: Vec<&str> = Vec::new();
+    // a component that stayed below a millisecond says nothing to a reader
     let components = a
         .factors
         .iter()
-        .filter(|f| f.kind == FactorKind::Component)
+        .filter(|f| f.kind == FactorKind::Component && f.value >= NEGLIGIBLE_MS)
         .take(2);
     parts.extend(components.map(|f| f.text.as_str()));
     if let Some(u) = a
@@ -633,7 +642,12 @@ mod tests {
         let s = Scraped {
             targets: vec![Target {
                 series: vec![
-                    series("db_pool_in_use", "1", "gauge", &[[1.0, 2.0], [2.0, 4.0], [9.0, 9.0]]),
+                    series(
+                        "db_pool_in_use",
+                        "1",
+                        "gauge",
+                        &[[1.0, 2.0], [2.0, 4.0], [9.0, 9.0]],
+                    ),
                     series("db_pool_in_use", "2", "gauge", &[[1.0, 1.0], [2.0, 4.0]]),
                     series("db_pool_max", "1", "gauge", &[[1.0, 10.0], [2.0, 10.0]]),
                     series("db_pool_waiting", "1", "gauge", &[[1.0, 0.0], [2.0, 6.0]]),
@@ -646,7 +660,10 @@ mod tests {
         let g = gauges(&s, 0.5, 5.0);
         let names: Vec<_> = g.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(names, ["db_pool_in_use", "db_pool_waiting"]);
-        assert_eq!(g[0].max, 8.0, "summed across pids, the point at 9 s is outside");
+        assert_eq!(
+            g[0].max, 8.0,
+            "summed across pids, the point at 9 s is outside"
+        );
         assert_eq!(g[0].limit, Some(("db_pool_max".into(), 10.0)));
         assert!(g[1].queue && g[1].limit.is_none());
         assert_eq!(g[1].mean, 3.0);
@@ -659,8 +676,16 @@ mod tests {
         let a = rank(&base, &heavy, 100.0);
         let json = serde_json::to_value(&a).unwrap();
         assert!(json["factors"][0]["growth"].is_null(), "{json}");
-        assert!(a.factors[0].text.starts_with("db_wait p95 "), "{}", a.factors[0].text);
-        assert!(a.factors[0].text.contains("0ms → 40"), "{}", a.factors[0].text);
+        assert!(
+            a.factors[0].text.starts_with("db_wait p95 "),
+            "{}",
+            a.factors[0].text
+        );
+        assert!(
+            a.factors[0].text.contains("0ms → 40"),
+            "{}",
+            a.factors[0].text
+        );
         let back: Attribution = serde_json::from_value(json).unwrap();
         assert!(back.factors[0].growth.is_infinite());
     }
