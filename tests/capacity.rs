@@ -239,13 +239,13 @@ async fn a_target_faster_than_the_generator_is_generator_bound_not_a_knee() {
     )
     .await;
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
-    eprintln!("{}", text(&out));
     let r = report(&out_dir);
     assert_eq!(r.result.kind, "generator_bound", "{}", text(&out));
     assert!(r.result.broke_at.is_none(), "no knee: {:?}", r.result);
     let bound = r.result.generator_bound_at.unwrap();
-    let level = r.levels.iter().find(|l| l.load == bound).unwrap();
-    assert_eq!(level.verdict, "generator_bound");
+    // (the level may have passed a short hold and lagged in its confirmation)
+    let level = r.levels.iter().rev().find(|l| l.load == bound).unwrap();
+    assert_eq!(level.verdict, "generator_bound", "{}", text(&out));
     assert!(level.generator.is_some());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("generator-bound"), "{stdout}");
