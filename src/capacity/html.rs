@@ -78,7 +78,15 @@ pub fn render(r: &Report) -> String {
     let pts = |f: &dyn Fn(&Level) -> f64| -> Vec<(f64, f64)> {
         levels.iter().map(|l| (l.load as f64, f(l))).collect()
     };
-    h.push_str("<section><div class=\"grid2\">\n");
+    let _ = writeln!(
+        h,
+        "<section><p class=\"muted\">Horizontal axes: {}.</p><div class=\"grid2\">",
+        if r.workload == "open" {
+            "multiplier of the recorded arrivals"
+        } else {
+            "users"
+        }
+    );
     chart(
         &mut h,
         "Latency by load",
@@ -89,6 +97,7 @@ pub fn render(r: &Report) -> String {
         ],
         &marks,
         &|v| ms(v),
+        1.0,
     );
     chart(
         &mut h,
@@ -96,6 +105,7 @@ pub fn render(r: &Report) -> String {
         &[("errors", "var(--c3)", pts(&|l| l.error_rate))],
         &marks,
         &|v| pct(v),
+        1.0,
     );
     chart(
         &mut h,
@@ -103,6 +113,7 @@ pub fn render(r: &Report) -> String {
         &[("req/s", "var(--c4)", pts(&|l| l.rps))],
         &marks,
         &|v| format!("{}/s", num(v.round())),
+        1.0,
     );
     chart(
         &mut h,
@@ -110,6 +121,7 @@ pub fn render(r: &Report) -> String {
         &[("lag p99", "var(--c5)", pts(&|l| l.lag_p99_ms))],
         &marks,
         &|v| ms(v),
+        1.0,
     );
     h.push_str("</div></section>\n");
     table(&mut h, r);
@@ -173,7 +185,8 @@ fn chart(
         .chain(m.broke)
         .fold(1.0f64, f64::max)
         * 1.05;
-    let y_max = all.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-9) * 1.1;
+    // a flat zero line (no errors) still gets an axis in readable units
+    let y_max = all.iter().map(|p| p.1).fold(0.0f64, f64::max).max(floor) * 1.1;
     let x = |v: f64| left + v / x_max * (w - left - right);
     let y = |v: f64| ht - bottom - v / y_max * (ht - bottom - top);
     let _ = write!(
@@ -314,7 +327,11 @@ fn attribution(h: &mut String, r: &Report) {
             }
             crate::report::attribution::FactorKind::Queue => (num(f.base), num(f.value)),
         };
-        let growth = if f.growth.is_finite() {
+        let negligible = f.kind == crate::report::attribution::FactorKind::Component
+            && f.base < crate::report::attribution::NEGLIGIBLE_MS;
+        let growth = if negligible {
+            "from ~0".to_string()
+        } else if f.growth.is_finite() {
             format!("×{:.1}", f.growth)
         } else {
             "new".into()
