@@ -342,3 +342,92 @@ async fn sigterm_stops_the_search_with_exit_3_and_a_partial_capacity_json() {
     assert!(m.counters().requests() > 0);
     m.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_level_that_breaks_is_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = recording(dir.path(), 2, 2, 200);
+    // every continue holds the database for 2 × 20 ms: p95 < 5 ms cannot hold
+    let m = mock_with(mock::Config::default().db(4, Duration::from_millis(20))).await;
+    let out_dir = dir.path().join("cap");
+    let out = run(
+        &trace,
+        &m.url(),
+        &out_dir,
+        &[
+            "--slo",
+            "p95 < 5ms",
+            "--start",
+            "2",
+            "--warmup",
+            "1s",
+            "--hold",
+            "2s",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = report(&out_dir);
+    assert_eq!(r.result.kind, "first_breaks");
+    assert_eq!(r.levels.len(), 1, "nothing above a level that broke");
+    assert!(
+        r.result.text.contains("p95 crossed 5ms"),
+        "{}",
+        r.result.text
+    );
+    assert!(m.counters().continue_ > 0);
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_levels_are_multipliers_shown_as_sessions_per_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/sample.trace.zst");
+    let m = mock_with(mock::Config::default()).await;
+    let out_dir = dir.path().join("cap");
+    let out = run(
+        &trace,
+        &m.url(),
+        &out_dir,
+        &[
+            "--open",
+            "--slo",
+            "error_rate < 1%",
+            "--max-multiply",
+            "4",
+            "--warmup",
+            "1s",
+            "--hold",
+            "2s",
+            "--confirm",
+            "2s",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&out_dir);
+    assert_eq!(r.workload, "open");
+    assert_eq!(r.result.kind, "max", "{}", text(&out));
+    assert_eq!(r.result.capacity, Some(4));
+    let loads: Vec<u64> = r.levels.iter().map(|l| l.load).collect();
+    assert_eq!(loads, [1, 2, 4, 4], "grown ×2 to the bound, then confirmed");
+    // twice the multiplier, twice the arrivals per second
+    let rate = |i: usize| r.levels[i].sessions_per_s.unwrap();
+    assert!((rate(1) / rate(0) - 2.0).abs() < 1e-9);
+    assert!(r.levels[0].label.contains("sessions/s"));
+    assert!(m.counters().sessions_started > 0);
+    // a recording whose arrivals are shorter than a level is refused before any load
+    let short = recording(dir.path(), 2, 2, 100);
+    let before = m.counters().requests();
+    let out = run(
+        &short,
+        &m.url(),
+        &dir.path().join("never"),
+        &["--open", "--slo", "p95 < 1s"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("arrivals span"));
+    assert_eq!(m.counters().requests(), before);
+    m.shutdown().await;
+}

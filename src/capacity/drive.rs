@@ -47,7 +47,7 @@ pub fn run(
     let mut search = Search::new(settings);
     let mut levels: Vec<Level> = Vec::new();
     let end = loop {
-        let next = search.next();
+        let next = search.step();
         let (load, confirm) = match next {
             Next::Done(end) => break Some(end),
             Next::Level(l) => (l, false),

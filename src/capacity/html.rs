@@ -150,6 +150,7 @@ fn chart(
     series: &[Series<'_>],
     m: &Marks,
     fmt: &dyn Fn(f64) -> String,
+    floor: f64,
 ) {
     let _ = write!(
         h,

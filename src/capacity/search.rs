@@ -1,6 +1,6 @@
 //! The search for the largest load that meets every SLO: grow geometrically, bisect, confirm.
 //!
-//! A pure state machine: [`Search::next`] says which level to run (or that the search is
+//! A pure state machine: [`Search::step`] says which level to run (or that the search is
 //! over), [`Search::record`] takes that level's verdict. Levels are whole numbers (users, or
 //! the open workload's multiplier).
 //!
@@ -76,7 +76,7 @@ pub struct Search {
     confirmed: Vec<u64>,
     /// Lowest level the generator could not drive.
     bound: Option<u64>,
-    /// What `next` last asked for (for `record`).
+    /// What `step` last asked for (for `record`).
     asked: Option<Next>,
 }
 
@@ -99,7 +99,7 @@ impl Search {
     }
 
     /// The next step.
-    pub fn next(&mut self) -> Next {
+    pub fn step(&mut self) -> Next {
         let n = self.decide();
         self.asked = Some(n);
         n
@@ -164,7 +164,7 @@ impl Search {
             .max()
     }
 
-    /// The verdict of the step `next` returned.
+    /// The verdict of the step [`Search::step`] returned.
     pub fn record(&mut self, verdict: Verdict) {
         let Some(asked) = self.asked.take() else {
             return;
@@ -203,7 +203,7 @@ mod tests {
         let mut search = Search::new(s);
         let mut steps = Vec::new();
         for _ in 0..100 {
-            match search.next() {
+            match search.step() {
                 Next::Done(e) => return (steps, e),
                 n @ Next::Level(l) => {
                     steps.push(n);

@@ -258,6 +258,15 @@ pub fn rank(base: &Window, w: &Window, lag_bound_ms: f64) -> Attribution {
     }
 }
 
+/// Every window after the first, ranked against the first (a ladder's stages, a search's
+/// levels in load order).
+pub fn rank_all(windows: &[Window], lag_bound_ms: f64) -> Vec<Attribution> {
+    match windows.split_first() {
+        Some((base, rest)) => rest.iter().map(|w| rank(base, w, lag_bound_ms)).collect(),
+        None => Vec::new(),
+    }
+}
+
 /// Every Server-Timing component of `w`, against `base`.
 fn components(base: &Window, w: &Window) -> Vec<Factor> {
     let per_request = |h: &HistSummary, requests: u64| {
@@ -626,6 +635,9 @@ mod tests {
         assert_eq!(a.side, Some(Side::Llm));
         heavy.gauges.remove(0);
         assert_eq!(rank(&base, &heavy, 100.0).side, Some(Side::Database));
+        let all = rank_all(&[base.clone(), heavy.clone(), heavy.clone()], 100.0);
+        assert_eq!(all.len(), 2);
+        assert!(rank_all(&[], 100.0).is_empty());
         let empty = rank(&Window::default(), &Window::default(), 100.0);
         assert_eq!(empty.side, None);
         assert!(headline(&empty, None).contains("nothing the target reports grew"));
