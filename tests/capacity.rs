@@ -16,6 +16,11 @@ use std::time::Duration;
 /// Sessions of one start and `turns` continues, each request sent `gap_ms` after the
 /// previous response completed (its recorded think time).
 fn recording(dir: &Path, sessions: usize, turns: usize, gap_ms: u64) -> PathBuf {
+    spaced(dir, sessions, turns, gap_ms, 50)
+}
+
+/// As [`recording`], the sessions starting `spacing_ms` apart.
+fn spaced(dir: &Path, sessions: usize, turns: usize, gap_ms: u64, spacing_ms: u64) -> PathBuf {
     let mut all = Vec::new();
     for s in 0..sessions {
         // thread ids must be distinct per recorded session
@@ -27,7 +32,7 @@ fn recording(dir: &Path, sessions: usize, turns: usize, gap_ms: u64) -> PathBuf 
             &format!("s{s}"),
             &thread,
             (s * 100) as u64,
-            s as u64 * 50,
+            s as u64 * spacing_ms,
             &sends,
         ));
     }
@@ -382,7 +387,8 @@ async fn a_first_level_that_breaks_is_exit_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_levels_are_multipliers_shown_as_sessions_per_second() {
     let dir = tempfile::tempdir().unwrap();
-    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/sample.trace.zst");
+    // 12 session arrivals 400 ms apart: 4.4 s of arrivals, more than a level's 3 s
+    let trace = spaced(dir.path(), 12, 3, 200, 400);
     let m = mock_with(mock::Config::default()).await;
     let out_dir = dir.path().join("cap");
     let out = run(
@@ -417,7 +423,8 @@ async fn open_levels_are_multipliers_shown_as_sessions_per_second() {
     assert!(r.levels[0].label.contains("sessions/s"));
     assert!(m.counters().sessions_started > 0);
     // a recording whose arrivals are shorter than a level is refused before any load
-    let short = recording(dir.path(), 2, 2, 100);
+    let short_dir = tempfile::tempdir().unwrap();
+    let short = recording(short_dir.path(), 2, 2, 100);
     let before = m.counters().requests();
     let out = run(
         &short,
