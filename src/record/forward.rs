@@ -8,7 +8,10 @@
 //! - `Host` is rewritten to the upstream's authority; every other end-to-end header and
 //!   every body byte passes unchanged.
 //! - A failure is an answer, never an `Err` to hyper: the client always gets a response.
+//! - An upstream that answers before reading the whole body and closes (an early `413`) is
+//!   answered with its own response, not a `502` (see [`super::early`]).
 
+use super::early;
 use super::flight::{Capture, Captured, Failure};
 use super::sink::Sink;
 use super::tee::{Flight, RequestTee, ResponseTee};
@@ -19,6 +22,7 @@ use http::{Request, Response, StatusCode, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::capture_connection;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use std::convert::Infallible;
@@ -29,7 +33,7 @@ use std::time::{Duration, Instant};
 /// The body of every response the proxy gives: a tee of the upstream's, or its own error.
 pub(crate) type ProxyBody = Either<ResponseTee, Full<Bytes>>;
 
-pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestTee>;
+pub(crate) type UpstreamClient = Client<HttpsConnector<early::Connector>, RequestTee>;
 
 /// Idle pooled upstream connections are closed after this, below uvicorn's 5 s keep-alive,
 /// so the proxy rarely writes to a connection the server is closing.
@@ -60,7 +64,7 @@ pub(crate) fn client(connect_timeout: Duration, tls: &rustls::ClientConfig) -> U
         .with_tls_config(tls.clone())
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
+        .wrap_connector(early::Connector(http));
     Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE)
         .pool_timer(hyper_util::rt::TokioTimer::new())
@@ -120,9 +124,21 @@ pub(crate) async fn handle(
     *up.uri_mut() = uri;
     *up.version_mut() = Version::HTTP_11;
     *up.headers_mut() = headers;
+    let connection = capture_connection(&mut up);
 
     match tokio::time::timeout(shared.timeout, shared.client.request(up)).await {
         Ok(Ok(res)) => {
+            // An early answer (the upstream stopped reading the body): never reuse that
+            // connection.
+            if res
+                .extensions()
+                .get::<early::Absorbed>()
+                .is_some_and(|a| a.get())
+            {
+                if let Some(c) = connection.connection_metadata().as_ref() {
+                    c.poison();
+                }
+            }
             let (mut parts, body) = res.into_parts();
             let streamed = !parts.headers.contains_key(header::CONTENT_LENGTH);
             flight.head(parts.status, parts.headers.clone(), streamed);

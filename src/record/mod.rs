@@ -16,6 +16,7 @@
 //!   explicitly turns the defaults off ([`Redaction::none`]).
 //! - [`Proxy::finish`] returns only after the footer is written and the file fsynced.
 
+mod early;
 mod flight;
 mod forward;
 mod proxy;
