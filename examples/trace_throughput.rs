@@ -134,26 +134,30 @@ fn write(path: &std::path::Path, xs: &[Exchange]) -> reprise::trace::WriterStats
 }
 
 /// The same exchanges as `.trace.zst`, HAR and HAR gzip: synthetic ones, then every
-/// exchange of a recording made by `reprise record` (`HAR_TRACE`, default
-/// `recordings/sample.trace.zst`: the mock's synthetic students through the proxy).
+/// exchange of each recording made by `reprise record` (`HAR_TRACE`, comma-separated,
+/// default `recordings/sample.trace.zst`: the mock's synthetic students through the proxy).
+/// Traces are compared as the writer leaves them: compacted at the finish.
 fn har_sizes(n: u64, dir: &std::path::Path) {
     let xs: Vec<Exchange> = (0..n).map(exchange).collect();
     let path = dir.join("har_compare.trace.zst");
     let trace = write(&path, &xs).file_bytes;
     compare(&format!("same {n} synthetic exchanges as:"), xs, trace);
 
+    // Comma-separated; bench/trace.sh adds one it records fresh with `reprise record`.
     let recorded =
         std::env::var("HAR_TRACE").unwrap_or_else(|_| "recordings/sample.trace.zst".into());
-    let Ok(meta) = std::fs::metadata(&recorded) else {
-        println!("(no recorded trace at {recorded}: set HAR_TRACE)");
-        return;
-    };
-    let xs: Vec<Exchange> = Reader::open(std::path::Path::new(&recorded))
-        .unwrap()
-        .map(|x| x.unwrap())
-        .collect();
-    let label = format!("the {} exchanges recorded in {recorded} as:", xs.len());
-    compare(&label, xs, meta.len());
+    for recorded in recorded.split(',').filter(|p| !p.is_empty()) {
+        let Ok(meta) = std::fs::metadata(recorded) else {
+            println!("(no recorded trace at {recorded}: set HAR_TRACE)");
+            continue;
+        };
+        let xs: Vec<Exchange> = Reader::open(std::path::Path::new(recorded))
+            .unwrap()
+            .map(|x| x.unwrap())
+            .collect();
+        let label = format!("the {} exchanges recorded in {recorded} as:", xs.len());
+        compare(&label, xs, meta.len());
+    }
 }
 
 fn compare(label: &str, mut xs: Vec<Exchange>, trace: u64) {

@@ -5,9 +5,12 @@
 //!   than [`VERSION`], is refused with a one-line error naming the file.
 //! - Every frame holds whole lines and is closed at least every second and every
 //!   [`writer::FRAME_MAX_EXCHANGES`] exchanges, so a torn tail loses at most that frame.
+//!   A cleanly finished file is then rewritten into frames of up to
+//!   [`compact::FRAME_BYTES`] (atomically; same lines), several times smaller.
 //! - The reader streams frame by frame (memory bounded by one frame) and never panics on a
 //!   damaged file: it yields every exchange of every complete frame and reports the tail.
 
+pub mod compact;
 mod model;
 mod reader;
 mod writer;

@@ -9,7 +9,8 @@
 //!
 //! # Invariants
 //! - The header is alone in the first frame, written by [`Writer::create`]; the footer is
-//!   alone in the last frame, written by [`Writer::finish`], which then fsyncs.
+//!   alone in the last frame, written by [`Writer::finish`], which then fsyncs and compacts
+//!   the file into large frames (the footer means nothing more can be lost).
 //! - A frame holds whole lines only, and at most [`FRAME_MAX_EXCHANGES`] exchanges. It is
 //!   closed by the first [`Writer::append`] or [`Writer::tick`] after its first exchange is
 //!   [`FRAME_MAX_AGE`] old; with `tick` called every `FRAME_MAX_AGE / 2` or more often, an
@@ -48,6 +49,9 @@ pub struct WriterStats {
     pub frames: u64,
     /// Exchanges given up after the disk kept refusing writes (see [`Writer::append`]).
     pub lost: u64,
+    /// Whether [`Writer::finish`] rewrote the file into large frames ([`super::compact`]);
+    /// `file_bytes` and `frames` then describe the compacted file.
+    pub compacted: bool,
 }
 
 impl WriterStats {
@@ -167,13 +171,20 @@ impl Writer {
         self.stats
     }
 
-    /// Closes the open frame, writes the footer frame and fsyncs.
+    /// Closes the open frame, writes the footer frame and fsyncs; then, the recording being
+    /// complete, compacts the file into large frames ([`super::compact`]). A compaction that
+    /// fails (a full disk) leaves the complete, uncompacted file and `compacted` false.
     pub fn finish(mut self, footer: &Footer) -> Result<WriterStats, Error> {
         self.close_frame()?;
         self.push_line(&Line::Footer(*footer))?;
         self.close_frame()?;
         self.finished = true;
         self.file.sync_all().map_err(|e| self.io(e))?;
+        if let Ok(c) = super::compact::compact(&self.path) {
+            self.stats.file_bytes = c.file_bytes;
+            self.stats.frames = c.frames;
+            self.stats.compacted = true;
+        }
         Ok(self.stats)
     }
 
