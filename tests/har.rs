@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reprise");
 
-/// The two real-tool tests measure think times: they run one at a time, so one's Chromium
-/// or mitmdump does not take the other's CPU on a 2-core machine.
+/// The real-tool tests measure think times to 5 ms: every test of this file holds this
+/// lock, so none runs beside another (a recorder, mitmdump, Chromium or a replay of one
+/// test took the CPU of the other's timer wake-ups on a 2-core machine: gaps 20 ms late).
 static TIMED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn reprise(args: &[&str]) -> Output {
@@ -148,12 +149,28 @@ async fn import_and_replay(dir: &Path, har: &Path, sessions: usize) -> String {
     assert_eq!(want.len(), sessions, "{:?}", want.keys());
     let plan = reprise::cmd::replay::load_plan(&[trace], &[]).unwrap();
     assert_eq!(plan.sessions.len(), sessions);
+    // The plan's think times are the HAR's, exactly: next send − previous completion, to
+    // the microsecond (a HAR's times are milliseconds with decimals).
+    for s in &plan.sessions {
+        let rec = &want[&s.key];
+        assert_eq!(s.steps.len(), rec.len(), "session {}", s.key);
+        for k in 1..rec.len() {
+            let step = &s.steps[k];
+            assert_eq!(step.dep, Some(k - 1), "session {} step {k}", s.key);
+            assert_eq!(
+                step.gap.as_micros() as i64,
+                rec[k].started_us - rec[k - 1].end_us,
+                "session {} step {k}: the plan's think time vs the HAR's",
+                s.key
+            );
+        }
+    }
     let fresh = mock_with(mock::Config::default()).await;
-    let summary = replay_run(
-        plan,
-        config(&fresh.url(), Workload::Open { multiply: 1 }, 1.0),
-    )
-    .await;
+    let mut c = config(&fresh.url(), Workload::Open { multiply: 1 }, 1.0);
+    // A handful of sessions: one worker thread, so the replay's threads and the mock's two
+    // do not take turns on two cores.
+    c.workers = 1;
+    let summary = replay_run(plan, c).await;
     assert_eq!(summary.totals.failures, 0, "{:?}", summary.failures);
     assert_eq!(fresh.unknown_thread_id_requests(), 0);
     let log = fresh.log().entries();
@@ -169,6 +186,7 @@ async fn import_and_replay(dir: &Path, har: &Path, sessions: usize) -> String {
         })
         .collect();
     let mut errors: Vec<f64> = Vec::new();
+    let mut late: Vec<String> = Vec::new();
     for (thread, got) in &live {
         assert!(
             !want.contains_key(thread),
@@ -203,15 +221,14 @@ async fn import_and_replay(dir: &Path, har: &Path, sessions: usize) -> String {
             let live_gap = since(&got[k - 1], &got[k]);
             let err = (live_gap - har_gap).abs();
             errors.push(err);
-            assert!(
-                err <= 30.0,
-                "session {} request {k}: think time {live_gap:.2} ms at the mock, {har_gap:.2} ms in the HAR",
-                rec[0].thread
-            );
+            if err > 30.0 {
+                late.push(format!(
+                    "session {} request {k}: think time {live_gap:.2} ms at the mock, {har_gap:.2} ms in the HAR",
+                    rec[0].thread
+                ));
+            }
         }
     }
-    // The 5 ms target holds for (nearly) every gap; a 2-core machine shared with builds
-    // delays a rare timer wake-up by a few ms more, so the bound is on the 90th percentile.
     errors.sort_by(f64::total_cmp);
     let at = |q: f64| errors[((errors.len() - 1) as f64 * q).round() as usize];
     eprintln!(
@@ -220,6 +237,15 @@ async fn import_and_replay(dir: &Path, har: &Path, sessions: usize) -> String {
         at(0.5),
         at(0.9),
         at(1.0)
+    );
+    // The target is every gap within 5 ms. Measured here (2026-12-02) only with the machine
+    // at load average 9–12 from other builds: p50 7 ms, p90 20 ms, max 27–39 ms, all late —
+    // the replay's wake-ups waiting for a core. Until it is shown on a quiet machine, the
+    // bounds stay those that held before: median 2 ms, p90 5 ms, every gap 30 ms.
+    assert!(
+        late.is_empty(),
+        "think times off by more than 30 ms:\n{}",
+        late.join("\n")
     );
     assert!(at(0.5) <= 2.0, "median think-time error {:.2} ms", at(0.5));
     assert!(at(0.9) <= 5.0, "p90 think-time error {:.2} ms", at(0.9));
@@ -488,6 +514,7 @@ fn assert_har_1_2(doc: &Value) {
 /// the same dependencies and gaps to the microsecond, the same streamed chunks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_export_import_gives_the_same_plan() {
+    let _one_at_a_time = TIMED.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let upstream = mock_with(mock::Config::default().stream(
         Duration::from_millis(3),
@@ -601,6 +628,7 @@ fn entry(started: &str, method: &str, url: &str, status: u16, mime: &str) -> Val
 
 #[test]
 fn bad_input_is_exit_2_naming_the_entry_and_field() {
+    let _one_at_a_time = TIMED.blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let run = |file: &Path, out: &str| {
@@ -739,6 +767,7 @@ fn bad_input_is_exit_2_naming_the_entry_and_field() {
 /// writes as HAR: the requests name the live ids the mock issued, exactly as it got them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replays_per_user_sample_exports_with_the_live_ids() {
+    let _one_at_a_time = TIMED.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut rec = session("s1", T, 1, 0, &[(30, 5), (60, 5)]);
     rec.extend(session(
