@@ -32,6 +32,9 @@ pub enum Command {
     Capacity(CapacityArgs),
     /// Re-render or merge summary.json files into HTML and CSV reports.
     Report(ReportArgs),
+    /// Serve a start page (recordings, target, profile, load) that starts a run and shows
+    /// it live.
+    Ui(UiArgs),
     /// Run the mock Educational Agent API, or drive synthetic students against a target.
     Mock(MockArgs),
     /// Turn a HAR file (DevTools, mitmproxy, Playwright, Charles…) into a .trace.zst recording.
@@ -79,6 +82,32 @@ pub struct DemoArgs {
     /// Where the report goes.
     #[arg(long, default_value = "reports/demo")]
     pub report: PathBuf,
+    /// Show the replay on the live page (as `replay --web`) [default address:
+    /// 127.0.0.1:8089].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::web::DEFAULT_ADDR)]
+    pub web: Option<String>,
+    /// With --web: keep the final page up this long after the replay (e.g. 5m).
+    #[arg(long, value_parser = parse_duration, default_value = "0s", requires = "web")]
+    pub web_linger: Duration,
+}
+
+// ---------------------------------------------------------------- ui
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Address of the start page and the live page (a non-loopback address prints a
+    /// control link and a read-only link, each with its own token).
+    #[arg(default_value = crate::web::DEFAULT_ADDR)]
+    pub addr: String,
+    /// Directory of the recordings offered (*.trace.zst).
+    #[arg(long, default_value = "recordings")]
+    pub recordings: PathBuf,
+    /// Directory of the profiles offered (*.toml).
+    #[arg(long, default_value = "profiles")]
+    pub profiles: PathBuf,
+    /// Where each run's report directory goes (reports/<UTC timestamp>).
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
 }
 
 // ---------------------------------------------------------------- record
@@ -272,6 +301,14 @@ pub struct ReplayArgs {
     /// (exit 1; error_rate, success_rate, failures, requests or rps).
     #[arg(long, value_name = "EXPR")]
     pub abort_on: Option<String>,
+    /// Serve the live page (charts, endpoint table, controls, downloads, /metrics) while
+    /// the run goes [default address: 127.0.0.1:8089]. A non-loopback address prints a
+    /// control link and a read-only link, each with its own token.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::web::DEFAULT_ADDR)]
+    pub web: Option<String>,
+    /// With --web: keep the final page up this long after the run ended (e.g. 5m).
+    #[arg(long, value_parser = parse_duration, default_value = "0s", requires = "web")]
+    pub web_linger: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

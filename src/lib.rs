@@ -9,7 +9,8 @@
 //! `metrics`, `tls`;
 //! `report` uses `metrics`; `har` uses `trace`, `correlate` and `record`'s redaction;
 //! `engine` uses `replay` and `metrics`; `capacity` uses `replay`, `metrics`, `report` and
-//! `scrape`; only `cmd` uses everything.
+//! `scrape`; `web` uses `replay`, `metrics`, `report` and `scrape`'s text writer; only `cmd`
+//! uses everything.
 
 pub mod capacity;
 pub mod cli;
@@ -28,3 +29,4 @@ pub mod scrape;
 pub mod secrets;
 pub mod tls;
 pub mod trace;
+pub mod web;

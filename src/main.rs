@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Capacity(a) => cmd::capacity::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Ui(a) => cmd::ui::run(a),
         Command::Mock(a) => cmd::mock::run(a),
         Command::ImportHar(a) => cmd::har::import(a),
         Command::ExportHar(a) => cmd::har::export(a),

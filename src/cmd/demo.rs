@@ -126,6 +126,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         thresholds: Thresholds::parse_all(&DEMO_THRESHOLDS)?,
         profile: None,
         start: None,
+        web: args.web.clone().map(|addr| {
+            super::replay::Web::Serve(crate::web::Options {
+                addr,
+                linger: args.web_linger,
+            })
+        }),
         ..Default::default()
     };
     config.abort = abort;

@@ -23,6 +23,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
+    run_shown(args, None)
+}
+
+/// [`run`], shown live on `web` when given (`reprise ui`), else as `--web` says.
+pub fn run_shown(args: ReplayArgs, web: Option<Web>) -> anyhow::Result<Exit> {
     let profile = args.profile.as_deref().map(Profile::load).transpose()?;
     let flags = flag_settings(&args)?;
     let settings = match &profile {
@@ -74,6 +79,14 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
             .map_err(anyhow::Error::msg)?,
         stop: Some(stop.clone()),
         scrape,
+        web: web.or_else(|| {
+            args.web.clone().map(|addr| {
+                Web::Serve(crate::web::Options {
+                    addr,
+                    linger: args.web_linger,
+                })
+            })
+        }),
     };
     execute_with(plan, &config, &output, measures, stop.drain.clone())
 }
@@ -135,6 +148,17 @@ pub struct Output {
     pub stop: Option<signals::Stop>,
     /// Metrics endpoints of the target read during the run (`--scrape`).
     pub scrape: Vec<crate::scrape::Target>,
+    /// `--web`: serve the live page while the run goes.
+    pub web: Option<Web>,
+}
+
+/// Where a run is shown live.
+#[derive(Debug, Clone)]
+pub enum Web {
+    /// A server of its own (`--web ADDR`), bound before the run starts.
+    Serve(crate::web::Options),
+    /// A server already up (`reprise ui`).
+    Attach(Arc<dyn crate::web::Host>),
 }
 
 /// `--start-at` / `--start-tolerance`, checked now (bad syntax, or already too late: exit 2
@@ -192,6 +216,23 @@ pub fn execute_with(
     // a report that cannot be written is found before the first request, not after the run
     report::check_writable(&out.dir)?;
     check_open_files(config)?;
+    // the web address is checked (bound) before any user starts
+    let control = replay::Control::new(config.workload);
+    let web = match &out.web {
+        Some(w) => Some(web_session(w, &plan, config, out, &info, &control)?),
+        None => None,
+    };
+    let live_config;
+    let config = match web {
+        Some(_) => {
+            live_config = Config {
+                live: true,
+                ..config.clone()
+            };
+            &live_config
+        }
+        None => config,
+    };
     let measure = Arc::new(replay::sample::Sampled::new(
         replay::conversation::Conversation::new(measures),
         config.keep_sample,
@@ -209,13 +250,16 @@ pub fn execute_with(
     let mut abort_on = out.abort_on.clone();
     let mut tripped: Option<String> = None;
     let mut failures_before = 0;
-    let run = replay::run(
+    let run = replay::run_with(
         plan,
         config,
         measure.clone(),
         cancel.clone(),
         |p| {
             out::stderr_line(&console::live_line(p));
+            if let Some(w) = &web {
+                w.feed().push(p);
+            }
             let failed = p.failures.saturating_sub(failures_before);
             failures_before = p.failures;
             if let Some(a) = abort_on.as_mut() {
@@ -229,6 +273,7 @@ pub fn execute_with(
             }
         },
         info,
+        &control,
     );
     let scraped = scraping.map(crate::scrape::Handle::finish);
     let mut summary = match run {
@@ -279,6 +324,9 @@ pub fn execute_with(
         text.push_str(&format!("report: {}\n", w.html().display()));
     }
     out::stdout(&text);
+    if let Some(w) = web {
+        w.finish(summary.clone());
+    }
     written?;
     if config.keep_sample > 0 {
         write_sample(&measure.take(), &config.target, &out.dir)?;
@@ -289,6 +337,48 @@ pub fn execute_with(
         Outcome::Met => Exit::Ok,
         Outcome::ThresholdFailed => Exit::ThresholdFailed,
         Outcome::Aborted => Exit::Aborted,
+    })
+}
+
+/// Binds `--web` (exit 2 naming the address when it cannot be had) and starts serving the
+/// live page of this run.
+fn web_session(
+    w: &Web,
+    plan: &Plan,
+    config: &Config,
+    out: &Output,
+    info: &RunInfo,
+    control: &replay::Control,
+) -> anyhow::Result<crate::web::Session> {
+    let meta = crate::web::Meta {
+        info: RunInfo {
+            target: config.target.clone(),
+            tool: format!("reprise {}", env!("CARGO_PKG_VERSION")),
+            speed: config.speed.get(),
+            timing: config.timing.name().to_string(),
+            timeout_s: config.timeout.as_secs_f64(),
+            seed: config.seed,
+            ..info.clone()
+        },
+        routes: plan.route_names(),
+        thresholds: out.thresholds.clone(),
+        threshold_exprs: out.thresholds.0.iter().map(|t| t.expr.clone()).collect(),
+        workload: match config.workload {
+            Workload::Closed { users, spawn_rate } => crate::metrics::summary::Workload::Closed {
+                users,
+                spawn_rate: spawn_rate.unwrap_or(0.0),
+            },
+            Workload::Open { multiply } => crate::metrics::summary::Workload::Open { multiply },
+        },
+        report_dir: out.dir.display().to_string(),
+    };
+    Ok(match w {
+        Web::Serve(o) => {
+            let server = crate::web::Server::bind(&o.addr, "--web")?;
+            server.announce("live page");
+            crate::web::Session::start(server, meta, control.clone(), o.linger)?
+        }
+        Web::Attach(host) => crate::web::Session::attach(&**host, meta, control.clone())?,
     })
 }
 

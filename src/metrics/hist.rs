@@ -106,6 +106,42 @@ impl Hist {
         &self.h
     }
 
+    /// The distribution for charts: counts in log-spaced bins (ten per decade of
+    /// microseconds, from the smallest value to the largest) and the percentile curve
+    /// (the value at 0, 25, 50 … 99.999 % and 100 %), both in milliseconds.
+    pub fn distribution(&self) -> Distribution {
+        let mut d = Distribution {
+            count: self.count(),
+            ..Default::default()
+        };
+        if self.is_empty() {
+            return d;
+        }
+        let (lo, hi) = (self.min_us().max(1) as f64, self.max_us().max(1) as f64);
+        let (first, last) = (
+            (lo.log10() * 10.0).floor() as i32,
+            (hi.log10() * 10.0).floor() as i32,
+        );
+        for k in first..=last {
+            let a = 10f64.powf(f64::from(k) / 10.0);
+            let b = 10f64.powf(f64::from(k + 1) / 10.0);
+            let (a_us, b_us) = (a.ceil() as u64, (b.ceil() as u64).saturating_sub(1));
+            let n = if b_us >= a_us {
+                self.h.count_between(a_us, b_us)
+            } else {
+                0
+            };
+            d.bins.push((a / 1000.0, b / 1000.0, n));
+        }
+        for q in [
+            0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
+        ] {
+            d.pct.push((q * 100.0, self.quantile_us(q) as f64 / 1000.0));
+        }
+        d.pct.push((100.0, self.max_us() as f64 / 1000.0));
+        d
+    }
+
     /// Base64 of the V2 serialization.
     pub fn encode(&self) -> String {
         let mut buf = Vec::new();
@@ -187,6 +223,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn distribution_bins_add_up_to_the_count() {
+        let mut h = Hist::new();
+        for us in [900, 1_000, 1_500, 12_000, 250_000, 250_100] {
+            h.record_us(us);
+        }
+        let d = h.distribution();
+        assert_eq!(d.bins.iter().map(|b| b.2).sum::<u64>(), 6);
+        assert!(d.bins.windows(2).all(|w| (w[0].1 - w[1].0).abs() < 1e-9));
+        let last = d.pct.last().unwrap();
+        assert_eq!(last.0, 100.0);
+        assert!((last.1 - 250.1).abs() < 0.5, "{last:?}");
+        assert!(Hist::new().distribution().bins.is_empty());
+    }
+
+    #[test]
     fn encode_roundtrip_and_merge_is_exact() {
         let mut a = Hist::new();
         let mut b = Hist::new();
@@ -214,4 +265,14 @@ mod tests {
         assert_eq!(h.count(), 2);
         assert_eq!(h.min_us(), 1);
     }
+}
+
+/// A histogram's shape for charts ([`Hist::distribution`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Distribution {
+    /// `(from_ms, to_ms, count)`, adjacent bins, ten per decade.
+    pub bins: Vec<(f64, f64, u64)>,
+    /// `(percentile, value_ms)`, ascending.
+    pub pct: Vec<(f64, f64)>,
+    pub count: u64,
 }

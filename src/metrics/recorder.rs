@@ -66,6 +66,8 @@ pub struct Recorder {
     session_duration: Hist,
     active_users: u64,
     second: Second,
+    /// Fill the second's per-route figures and failures too (a live view wants them).
+    live: bool,
 }
 
 impl Recorder {
@@ -75,6 +77,12 @@ impl Recorder {
             routes: vec![RouteFigures::default(); routes],
             ..Default::default()
         }
+    }
+
+    /// This recorder with per-route figures in every [`Second`] (see [`super::series`]).
+    pub fn live(mut self) -> Self {
+        self.live = true;
+        self
     }
 
     fn route(&mut self, route: u32) -> &mut RouteFigures {
@@ -107,6 +115,13 @@ impl Recorder {
         self.second.bytes_received += s.bytes_received;
         self.second.latency.record(s.latency);
         self.second.lag.record(s.lag);
+        if self.live {
+            let r = self.second.routes.entry(s.route).or_default();
+            r.requests += 1;
+            r.failures += failed as u64;
+            r.bytes_received += s.bytes_received;
+            r.latency.record(s.latency);
+        }
         if let Some(f) = failure {
             self.count_failure(s.route, f);
         }
@@ -119,12 +134,24 @@ impl Recorder {
         self.route(route).failures += 1;
         self.requests += 1;
         self.second.requests += 1;
+        if self.live {
+            let r = self.second.routes.entry(route).or_default();
+            r.requests += 1;
+            r.failures += 1;
+        }
         self.count_failure(route, failure);
     }
 
     fn count_failure(&mut self, route: u32, f: Failure) {
         self.failures += 1;
         self.second.failures += 1;
+        if self.live {
+            *self
+                .second
+                .failure_rows
+                .entry((route, f.clone()))
+                .or_insert(0) += 1;
+        }
         *self.failure_rows.entry((route, f)).or_insert(0) += 1;
     }
 
@@ -159,6 +186,32 @@ impl Recorder {
         self.requests
     }
 
+    /// Latency of every request so far.
+    pub fn latency(&self) -> &Hist {
+        &self.latency
+    }
+
+    /// Lag of every send so far.
+    pub fn lag(&self) -> &Hist {
+        &self.lag
+    }
+
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// Route `i` so far: requests, failures, bytes received and latency.
+    pub fn route_figures(&self, i: u32) -> Option<(u64, u64, u64, &Hist)> {
+        self.routes
+            .get(i as usize)
+            .map(|r| (r.requests, r.failures, r.bytes_received, &r.latency))
+    }
+
+    /// Failures so far by kind and by (route, failure).
+    pub fn failure_rows(&self) -> impl Iterator<Item = (u32, &Failure, u64)> {
+        self.failure_rows.iter().map(|((r, f), n)| (*r, f, *n))
+    }
+
     pub fn failures(&self) -> u64 {
         self.failures
     }
@@ -168,6 +221,28 @@ impl Recorder {
         let mut s = std::mem::take(&mut self.second);
         s.users = self.active_users;
         s
+    }
+
+    /// Adds a second of a live recorder (totals, its routes and failures): a live view
+    /// keeps the run so far this way. TTFB, corrected latency, bytes sent and sessions are
+    /// not in a [`Second`] and stay empty.
+    pub fn add_second(&mut self, s: &Second) {
+        self.requests += s.requests;
+        self.failures += s.failures;
+        self.bytes_received += s.bytes_received;
+        self.latency.add(&s.latency);
+        self.lag.add(&s.lag);
+        for (&i, r) in &s.routes {
+            let f = self.route(i);
+            f.requests += r.requests;
+            f.failures += r.failures;
+            f.bytes_received += r.bytes_received;
+            f.latency.add(&r.latency);
+        }
+        for (k, n) in &s.failure_rows {
+            *self.failure_rows.entry(k.clone()).or_insert(0) += n;
+        }
+        self.active_users = s.users;
     }
 
     /// Adds another worker's figures (everything but the current second).

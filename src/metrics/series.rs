@@ -3,9 +3,35 @@
 //! Each worker fills a [`Second`] for the second in progress and hands it over when the
 //! second ends; the aggregator adds the workers' seconds of the same index into one
 //! [`SeriesPoint`]. A `Second` is small (two histograms and counters) and merges exactly.
+//!
+//! A recorder made [`live`](super::Recorder::live) also fills the second's `routes` and
+//! `failure_rows` (only the routes and failures seen in that second), so a live view (the
+//! web UI) can keep per-endpoint figures while the run goes; without it they stay empty
+//! and cost nothing.
 
+use super::recorder::Failure;
 use super::summary::SeriesPoint;
 use super::Hist;
+use rustc_hash::FxHashMap;
+
+/// One route's figures in one second (live recorders only).
+#[derive(Debug, Clone, Default)]
+pub struct RouteSecond {
+    pub requests: u64,
+    pub failures: u64,
+    pub bytes_received: u64,
+    /// Latency of the route's requests completed in this second.
+    pub latency: Hist,
+}
+
+impl RouteSecond {
+    pub fn add(&mut self, o: &RouteSecond) {
+        self.requests += o.requests;
+        self.failures += o.failures;
+        self.bytes_received += o.bytes_received;
+        self.latency.add(&o.latency);
+    }
+}
 
 /// One second of one worker (or, after [`Second::add`], of several).
 #[derive(Debug, Clone, Default)]
@@ -21,6 +47,10 @@ pub struct Second {
     pub lag: Hist,
     /// Response bytes of the requests completed in this second.
     pub bytes_received: u64,
+    /// Live recorders only: the routes that had a request in this second.
+    pub routes: FxHashMap<u32, RouteSecond>,
+    /// Live recorders only: failures of this second by (route, failure).
+    pub failure_rows: FxHashMap<(u32, Failure), u64>,
 }
 
 impl Second {
@@ -32,6 +62,12 @@ impl Second {
         self.latency.add(&other.latency);
         self.lag.add(&other.lag);
         self.bytes_received += other.bytes_received;
+        for (r, f) in &other.routes {
+            self.routes.entry(*r).or_default().add(f);
+        }
+        for (k, n) in &other.failure_rows {
+            *self.failure_rows.entry(k.clone()).or_insert(0) += n;
+        }
     }
 
     /// The point for `summary.json`; `t` is the Unix second this covers.

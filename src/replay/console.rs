@@ -165,6 +165,7 @@ mod tests {
             failures: 0,
             requests: 30,
             point: Default::default(),
+            second: Default::default(),
         });
         assert!(
             line.contains("users     7")

@@ -182,6 +182,9 @@ pub struct Config {
     /// Cancelled: stop at once — no request is awaited any more (in-flight ones are
     /// dropped, not counted), the summary holds what was measured (a second Ctrl-C).
     pub abort: tokio_util::sync::CancellationToken,
+    /// Per-route figures in every [`Progress::second`] (a live view such as `--web`); one
+    /// more histogram record per request, so off unless asked for.
+    pub live: bool,
 }
 
 impl Config {
@@ -201,6 +204,7 @@ impl Config {
             ca_cert: None,
             keep_sample: 0,
             abort: Default::default(),
+            live: false,
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct Progress {
     pub requests: u64,
     /// The whole second, as it goes into `summary.json`'s series (exact histograms).
     pub point: SeriesPoint,
+    /// The second itself; with [`Config::live`] it has per-route figures and failures.
+    pub second: Arc<Second>,
 }
 
 enum Msg<P> {
@@ -150,6 +152,7 @@ pub fn run_with<M: Measure>(
         };
         let (closed, bounded) = (control.is_closed(), config.duration.is_some());
         let abort = config.abort.clone();
+        let live = config.live;
         let h = std::thread::Builder::new()
             .name(format!("replay-{index}"))
             .spawn(move || {
@@ -161,7 +164,11 @@ pub fn run_with<M: Measure>(
                 local.block_on(&rt, async move {
                     let start = Instant::from_std(start);
                     let w = Rc::new(Worker {
-                        rec: RefCell::new(Recorder::new(plan.routes.len())),
+                        rec: RefCell::new(if live {
+                            Recorder::new(plan.routes.len()).live()
+                        } else {
+                            Recorder::new(plan.routes.len())
+                        }),
                         measure: RefCell::new(measure.worker(index)),
                         plan,
                         timing,
@@ -286,6 +293,7 @@ pub fn run_with<M: Measure>(
                 failures,
                 requests,
                 point: point.clone(),
+                second: Arc::new(s),
             });
             series.push(point);
             next += 1;

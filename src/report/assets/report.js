@@ -108,6 +108,14 @@
                    "class": "series" }, svg);
     });
     svg.setAttribute("data-points", points);
+    // control changes (users, multiplier, pause, resume, stop) as markers
+    (data.events || []).forEach(function (m) {
+      var mx = L + (W - L - R) * Math.min(Math.max(m.t - t[0], 0), span) / span;
+      el("line", { x1: mx, x2: mx, y1: T - 4, y2: H - B, stroke: "var(--c5)", "stroke-dasharray": "4 3", "class": "marker" }, svg);
+      var lab = el("text", { x: mx + 3, y: T + 2, "class": "mlabel", style: "fill: var(--c5); font-size: 10px" }, svg);
+      lab.textContent = m.label;
+    });
+    svg.setAttribute("data-markers", String((data.events || []).length));
     var cross = el("line", { y1: T, y2: H - B, stroke: "#9aa5b1", "stroke-dasharray": "3 3", visibility: "hidden" }, svg);
     var hit = el("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "transparent" }, svg);
     hit.addEventListener("mousemove", function (ev) {
@@ -130,5 +138,11 @@
   document.querySelectorAll(".chart[data-chart]").forEach(function (box) {
     if (draw(box, charts[box.getAttribute("data-chart")])) rendered++;
   });
+  var dist = JSON.parse(document.getElementById("dist-data").textContent);
+  if (window.repriseDist) {
+    document.querySelectorAll(".chart[data-dist]").forEach(function (box) {
+      window.repriseDist[box.getAttribute("data-dist")](box, dist);
+    });
+  }
   document.body.setAttribute("data-rendered", String(rendered));
 })();

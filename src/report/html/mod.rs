@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 
 const CSS: &str = include_str!("../assets/report.css");
 const JS: &str = include_str!("../assets/report.js");
+const DIST_JS: &str = include_str!("../assets/dist.js");
 
 pub fn render(s: &Summary) -> String {
     let mut h = String::with_capacity(64 * 1024);
@@ -53,8 +54,11 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         h,
-        "<script id=\"series-data\" type=\"application/json\">{}</script>\n<script>\n{JS}</script>\n</body>\n</html>",
-        series_json(s)
+        "<script id=\"series-data\" type=\"application/json\">{}</script>\n\
+         <script id=\"dist-data\" type=\"application/json\">{}</script>\n\
+         <script>\n{DIST_JS}</script>\n<script>\n{JS}</script>\n</body>\n</html>",
+        series_json(s),
+        dist_json(s)
     );
     h
 }
@@ -222,6 +226,12 @@ fn charts(h: &mut String) {
         );
     }
     h.push_str("</div></section>\n");
+    h.push_str(
+        "<section id=\"distribution\"><h2>Response-time distribution<span class=\"count\">whole run, from the HDR histogram</span></h2>\n<div class=\"grid2\">\n\
+         <div class=\"card chart\" data-dist=\"hist\"><h3>Latency histogram</h3><div class=\"legend\"></div></div>\n\
+         <div class=\"card chart\" data-dist=\"pct\"><h3>Percentile curve</h3><div class=\"legend\"></div></div>\n\
+         </div></section>\n",
+    );
 }
 
 /// A table with a header row; `rows` cells are already escaped HTML.
@@ -781,7 +791,29 @@ fn series_json(s: &Summary) -> String {
         "p95": p.iter().map(|x| x.latency.p95_ms).collect::<Vec<_>>(),
         "p99": p.iter().map(|x| x.latency.p99_ms).collect::<Vec<_>>(),
         "lag": p.iter().map(|x| x.lag_p99_ms).collect::<Vec<_>>(),
+        // control changes, as Unix seconds on the same axis (markers)
+        "events": s.run.events.iter().map(|e| serde_json::json!({
+            "t": p.first().map_or(0.0, |x| x.t as f64) + e.t_s,
+            "label": match e.action.as_str() {
+                "users" => format!("users → {}", e.users.unwrap_or(0)),
+                "multiply" => format!("×{}", e.multiply.unwrap_or(1)),
+                other => other.to_string(),
+            },
+        })).collect::<Vec<_>>(),
     });
+    v.to_string().replace('<', "\\u003c")
+}
+
+/// The whole run's latency distribution (histogram bins and percentile curve); null when
+/// the histogram does not decode.
+fn dist_json(s: &Summary) -> String {
+    let v = s
+        .totals
+        .latency
+        .decode()
+        .ok()
+        .and_then(|h| serde_json::to_value(h.distribution()).ok())
+        .unwrap_or(serde_json::Value::Null);
     v.to_string().replace('<', "\\u003c")
 }
 

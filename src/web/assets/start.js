@@ -1,0 +1,45 @@
+// reprise start page: lists recordings and profiles, posts the form, then opens the live page.
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  function msg(t, bad) { var m = $("start-msg"); m.textContent = t; m.className = "msg" + (bad ? " bad" : ""); }
+  fetch("api/options").then(function (r) { return r.json(); }).then(function (o) {
+    $("rec-dir").textContent = o.recordings_dir;
+    $("prof-dir").textContent = o.profiles_dir;
+    if (o.recordings.length) {
+      $("recordings").innerHTML = "";
+      o.recordings.forEach(function (name, i) {
+        var l = document.createElement("label"), c = document.createElement("input");
+        c.type = "checkbox"; c.value = name; c.name = "recording"; c.checked = i === 0;
+        l.appendChild(c); l.appendChild(document.createTextNode(" " + name));
+        $("recordings").appendChild(l);
+      });
+    }
+    o.profiles.forEach(function (name) {
+      var opt = document.createElement("option");
+      opt.value = name; opt.textContent = name;
+      $("f-profile").appendChild(opt);
+    });
+    if (o.running) $("to-live").hidden = false;
+    document.body.setAttribute("data-ready", "1");
+  });
+  $("start").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var recs = [];
+    document.querySelectorAll("#recordings input:checked").forEach(function (c) { recs.push(c.value); });
+    var body = {
+      recordings: recs, target: $("f-target").value, profile: $("f-profile").value,
+      users: $("f-users").value, spawn_rate: $("f-spawn").value, speed: $("f-speed").value,
+      duration: $("f-duration").value, thresholds: $("f-thresholds").value
+    };
+    $("b-start").disabled = true;
+    msg("starting…");
+    fetch("api/start", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .then(function (r) { return r.json().then(function (j) {
+        if (r.ok) { window.location.href = "./"; return; }
+        $("b-start").disabled = false;
+        msg(j.error || ("refused (" + r.status + ")"), true);
+      }); })
+      .catch(function (err) { $("b-start").disabled = false; msg("the server did not answer: " + err, true); });
+  });
+})();
