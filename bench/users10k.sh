@@ -6,8 +6,13 @@
 # run, and steady state after the ramp), errors, generator CPU and peak RSS, lag p99.
 # Writes reports/bench/users10k.json.
 #
+# `reprise-web` is the same reprise run with `--web 127.0.0.1:0` and one open page: a
+# `curl -N` reading the live page's event stream (`/events`) from the start to the end, as
+# a browser tab does (the reader is outside the measured process tree: only reprise's own
+# CPU counts). The table's last line is the CPU per request with the page over without.
+#
 # Env: USERS (10000), SPAWN_RATE (500), DURATION (s, 120), LATENCY_MS (200),
-# GENERATORS ("reprise locust"), SESSIONS (recorded sessions, 200), NO_BUILD=1.
+# GENERATORS ("reprise reprise-web locust"), SESSIONS (recorded sessions, 200), NO_BUILD=1.
 #
 # Intended rate. Each user alternates think and request: per request it spends the mean
 # think time before it (recorded gaps for reprise, 2 s for Locust) plus the server's
@@ -20,7 +25,7 @@ USERS="${USERS:-10000}"
 SPAWN_RATE="${SPAWN_RATE:-500}"
 DURATION="${DURATION:-120}"
 LATENCY_MS="${LATENCY_MS:-200}"
-TOOL_LIST="${GENERATORS:-reprise locust}"
+TOOL_LIST="${GENERATORS:-reprise reprise-web locust}"
 SESSIONS="${SESSIONS:-200}"
 
 bench_init
@@ -45,28 +50,52 @@ check_fds() {
   fi
 }
 
+# run_reprise [NAME EXTRA_FLAGS...]: one reprise run (NAME reprise by default).
 run_reprise() {
-  local report="$BENCH_TMP/reprise-report"
+  local name="${1:-reprise}"
+  shift || true
+  local report="$BENCH_TMP/$name-report"
   start_mock "$LATENCY_MS"
-  measure "$BENCH_TMP/reprise.m.json" timeout -s INT $((DURATION + 120)) "$REPRISE" replay "$TRACE" \
+  measure "$BENCH_TMP/$name.m.json" timeout -s INT $((DURATION + 120)) "$REPRISE" replay "$TRACE" \
     --target "http://127.0.0.1:$MOCK_PORT" --users "$USERS" --spawn-rate "$SPAWN_RATE" \
-    --duration "${DURATION}s" --report "$report" >"$BENCH_TMP/reprise.out" 2>"$BENCH_TMP/reprise.err" || true
+    --duration "${DURATION}s" --report "$report" "$@" >"$BENCH_TMP/$name.out" 2>"$BENCH_TMP/$name.err" || true
   stop_pid "$MOCK_PID"
   if [ ! -f "$report/summary.json" ]; then
-    tail -20 "$BENCH_TMP/reprise.err" >&2
-    echo "{\"tool\":\"reprise\",\"skipped\":\"no summary.json\"}" >>"$RESULTS"
+    tail -20 "$BENCH_TMP/$name.err" >&2
+    echo "{\"tool\":\"$name\",\"skipped\":\"no summary.json\"}" >>"$RESULTS"
     return
   fi
-  "$PY" - "$report/summary.json" "$BENCH_TMP/reprise.m.json" >>"$RESULTS" <<'EOF'
-import json, sys
+  "$PY" - "$report/summary.json" "$BENCH_TMP/$name.m.json" "$name" "$BENCH_TMP/$name.sse" >>"$RESULTS" <<'EOF'
+import json, os, sys
 s, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+name, sse = sys.argv[3], sys.argv[4]
+if os.path.exists(sse):
+    text = open(sse, errors="replace").read()
+    m["sse_frames"], m["sse_bytes"] = text.count("\nid: ") + text.startswith("id: "), len(text)
 t = s["totals"]
 series = [(p["t"], p["requests"], p.get("users", 0)) for p in s.get("series", [])]
-print(json.dumps({"tool": "reprise", "requests": t["requests"], "errors": t["failures"],
+print(json.dumps({"tool": name, "requests": t["requests"], "errors": t["failures"],
                   "lag_p99_ms": t["lag"]["p99_ms"], "lag_max_ms": t["lag"]["max_ms"],
                   "latency_p99_ms": t["latency"]["p99_ms"], "peak_users": t.get("peak_users"),
                   "failures": s.get("failures", []), "series": series, **m}))
 EOF
+}
+
+# the reprise run with --web and one viewer reading the event stream for the whole run
+run_reprise-web() {
+  local err="$BENCH_TMP/reprise-web.err"
+  : >"$err"
+  (
+    for _ in $(seq 1 1200); do
+      url="$(sed -n 's/^live page: //p' "$err" 2>/dev/null | head -1)"
+      [ -n "$url" ] && exec curl -sN --max-time $((DURATION + 150)) "${url}events" -o "$BENCH_TMP/reprise-web.sse"
+      sleep 0.1
+    done
+  ) &
+  local viewer=$!
+  run_reprise reprise-web --web 127.0.0.1:0
+  kill "$viewer" 2>/dev/null || true
+  wait "$viewer" 2>/dev/null || true
 }
 
 run_locust() {
@@ -116,7 +145,7 @@ loadavg = sys.argv[8]
 meta = json.load(open(meta_file))
 rows = [json.loads(l) for l in open(res_file) if l.strip()]
 lat_s = latency_ms / 1000 * meta["continue_share"]  # mean latency per request (continue only)
-think = {"reprise": meta["mean_think_per_request_s"], "locust": 2.0}
+think = {"reprise": meta["mean_think_per_request_s"], "reprise-web": meta["mean_think_per_request_s"], "locust": 2.0}
 ramp = users / rate
 user_seconds = sum(max(0.0, duration - i / rate) for i in range(users))
 for r in rows:
@@ -158,6 +187,14 @@ for r in rows:
           f"{r['requests']:>9} {100 * r['achieved_share']:>6.1f} {r['errors']:>7} {r['cpu_s']:>7.1f} "
           f"{f(r['cpu_us_per_req'], '7.1f')} {r['peak_rss_mb']:>7.1f}MB {r['rss_kb_per_user']:>8.1f} "
           f"{f(r['lag_p99_ms'], '7.1f')}ms")
+plain = next((r for r in rows if r["tool"] == "reprise" and "skipped" not in r), None)
+web = next((r for r in rows if r["tool"] == "reprise-web" and "skipped" not in r), None)
+if plain and web and plain["cpu_us_per_req"] and web["cpu_us_per_req"]:
+    ratio = web["cpu_us_per_req"] / plain["cpu_us_per_req"]
+    web["cpu_ratio_vs_reprise"] = ratio
+    print(f"--web with one open page: {web['cpu_us_per_req']:.1f} µs/req vs {plain['cpu_us_per_req']:.1f} without: "
+          f"ratio {ratio:.3f} ({100 * (ratio - 1):+.1f} %; target within 3 %: {'✅' if abs(ratio - 1) <= 0.03 else '❌'}); "
+          f"the page read {web.get('sse_frames', 0)} events, {web.get('sse_bytes', 0) / 1024:.0f} KiB")
 for r in rows:
     if "rss_end_mb" in r:
         print(f"{r['tool']}: RSS {r['rss_after_ramp_mb']:.1f} MB 5 s after the ramp, {r['rss_end_mb']:.1f} MB at the end "

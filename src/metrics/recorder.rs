@@ -379,6 +379,40 @@ mod tests {
     }
 
     #[test]
+    fn a_live_recorder_fills_the_routes_of_each_second() {
+        let status = || Failure {
+            kind: kind::STATUS,
+            detail: "500".into(),
+        };
+        let mut plain = Recorder::new(2);
+        plain.record(&sample(1, 10, 0), None);
+        let s = plain.take_second();
+        assert!(
+            s.routes.is_empty() && s.failure_rows.is_empty(),
+            "off unless live"
+        );
+        let mut live = Recorder::new(2).live();
+        live.record(&sample(1, 10, 0), None);
+        live.record(&sample(1, 30, 0), Some(status()));
+        live.record_unsent(0, status());
+        let s = live.take_second();
+        assert_eq!((s.routes[&1].requests, s.routes[&1].failures), (2, 1));
+        assert_eq!(s.routes[&1].latency.count(), 2);
+        assert_eq!((s.routes[&0].requests, s.routes[&0].failures), (1, 1));
+        assert_eq!(s.failure_rows[&(1, status())], 1);
+        // the seconds added up give the recorder's own figures
+        let mut sum = Recorder::new(2);
+        sum.add_second(&s);
+        live.record(&sample(0, 20, 0), None);
+        sum.add_second(&live.take_second());
+        assert_eq!((sum.requests(), sum.failures()), (4, 2));
+        assert_eq!(sum.route_figures(1).unwrap().0, 2);
+        assert_eq!(sum.route_figures(0).unwrap().3.count(), 1);
+        assert_eq!(sum.latency().count(), live.latency().count());
+        assert_eq!(sum.failure_rows().map(|r| r.2).sum::<u64>(), 2);
+    }
+
+    #[test]
     fn workers_merge_into_one_summary() {
         let mut a = Recorder::new(2);
         let mut b = Recorder::new(2);

@@ -432,3 +432,133 @@ fn trimmed(s: &Summary) -> Value {
     strip(&mut v);
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Sample;
+    use crate::replay::{Change, Workload};
+    use std::time::Duration;
+
+    fn live(thresholds: &[&str]) -> Arc<Live> {
+        let meta = Meta {
+            info: RunInfo {
+                name: "t".into(),
+                ..Default::default()
+            },
+            routes: vec![
+                ("GET /a".into(), "GET".into(), "/a".into()),
+                ("POST /b".into(), "POST".into(), "/b".into()),
+            ],
+            thresholds: Thresholds::parse_all(thresholds).unwrap(),
+            threshold_exprs: thresholds.iter().map(|t| t.to_string()).collect(),
+            workload: summary::Workload::Closed {
+                users: 2,
+                spawn_rate: 2.0,
+            },
+            report_dir: "r".into(),
+        };
+        let control = Control::new(Workload::Closed {
+            users: 2,
+            spawn_rate: Some(2.0),
+        });
+        Live::new(meta, control).0
+    }
+
+    fn second(k: u64, route: u32, ms: u64) -> Msg {
+        let mut rec = Recorder::new(2).live();
+        rec.record(
+            &Sample {
+                route,
+                latency: Duration::from_millis(ms),
+                ttfb: None,
+                lag: Duration::ZERO,
+                bytes_sent: 1,
+                bytes_received: 100,
+            },
+            None,
+        );
+        let s = rec.take_second();
+        Msg::Second(Box::new(Progress {
+            elapsed_s: k,
+            users: 0,
+            rps: 1,
+            p95_ms: 0.0,
+            lag_p99_ms: 0.0,
+            failures: 0,
+            requests: k,
+            point: s.point(1_700_000_000 + k as i64 - 1),
+            second: Arc::new(s),
+        }))
+    }
+
+    fn frames(l: &Live, from: usize) -> Vec<(u64, String, Value)> {
+        let text = String::from_utf8(l.frames_from(from).0.to_vec()).unwrap();
+        text.split("\n\n")
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                let line = |p: &str| {
+                    f.lines()
+                        .find_map(|l| l.strip_prefix(p))
+                        .unwrap()
+                        .to_string()
+                };
+                (
+                    line("id: ").parse().unwrap(),
+                    line("event: "),
+                    serde_json::from_str(&line("data: ")).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seconds_and_control_changes_become_numbered_frames() {
+        let l = live(&["p95 < 1s"]);
+        assert!(l.apply(second(1, 0, 10)));
+        l.control
+            .apply(Change::Users {
+                users: 5,
+                spawn_rate: None,
+                at_once: false,
+            })
+            .unwrap();
+        assert!(l.apply(second(2, 1, 30)));
+        assert!(l.apply(second(3, 1, 50)));
+        let all = frames(&l, 0);
+        let kinds: Vec<(u64, &str)> = all.iter().map(|f| (f.0, f.1.as_str())).collect();
+        assert_eq!(
+            kinds,
+            vec![(1, "second"), (2, "control"), (3, "second"), (4, "second")]
+        );
+        assert_eq!(all[1].2["users"], 5);
+        assert_eq!(all[2].2["want"], 5);
+        // route 0 had a request in second 1: in second 2 its current rate drops to 0
+        let ep = all[2].2["ep"].as_array().unwrap();
+        assert_eq!(ep.len(), 2);
+        assert_eq!((ep[0][0].clone(), ep[0][10].clone()), (json!(0), json!(0)));
+        assert_eq!((ep[1][0].clone(), ep[1][1].clone()), (json!(1), json!(1)));
+        assert_eq!(all[3].2["tot"]["req"], 3);
+        assert_eq!(all[3].2["verdicts"][0]["ok"], true);
+        // a resume from id 2 gets 3 and 4, the same bytes
+        let resumed = frames(&l, 2);
+        assert_eq!(resumed.iter().map(|f| f.0).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(resumed[0].2, all[2].2);
+        // the run so far as a summary, then the final one
+        let s = l.summary();
+        assert_eq!((s.totals.requests, s.endpoints.len()), (3, 2));
+        assert_eq!(s.run.events.len(), 1);
+        assert!(!l.ended());
+        let mut fin = (*s).clone();
+        fin.totals.requests = 99;
+        assert!(!l.apply(Msg::Final(Box::new(fin))));
+        assert!(l.ended());
+        let last = frames(&l, 4);
+        assert_eq!((last[0].0, last[0].1.as_str()), (5, "end"));
+        assert_eq!(last[0].2["summary"]["totals"]["requests"], 99);
+        assert!(last[0].2["summary"]["totals"]["latency"]
+            .get("hist")
+            .is_none());
+        assert_eq!(l.summary().totals.requests, 99);
+    }
+}
