@@ -299,13 +299,21 @@ fn report_renders_charts_offline_without_errors() {
     assert_eq!(rendered, json!("4"), "all four charts drawn");
     let charts = b.eval(
         &s,
-        "Array.from(document.querySelectorAll('.chart svg')).map(function (svg) { \
+        "Array.from(document.querySelectorAll('.chart[data-chart] svg')).map(function (svg) { \
            return { points: Number(svg.getAttribute('data-points')), \
                     paths: svg.querySelectorAll('path.series').length, \
                     longest: Math.max.apply(null, Array.from(svg.querySelectorAll('path.series')).map(function (p) { return p.getTotalLength(); })) }; })",
     );
     let charts = charts.as_array().expect("chart list");
     assert_eq!(charts.len(), 4);
+    // the response-time distribution: the histogram's bins, the percentile curve's points
+    let dist = b.eval(
+        &s,
+        "[Number(document.querySelector('[data-dist=hist] svg').getAttribute('data-bins')), \
+          Number(document.querySelector('[data-dist=pct] svg').getAttribute('data-points'))]",
+    );
+    assert!(dist[0].as_u64().unwrap() >= 1, "{dist}");
+    assert!(dist[1].as_u64().unwrap() >= 10, "{dist}");
     for c in charts {
         assert!(
             c["points"].as_u64().unwrap() >= summary.series.len() as u64,

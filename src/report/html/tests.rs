@@ -13,10 +13,11 @@ fn escapes_summary_text_and_embedded_json() {
     assert!(html.contains("GET /a?b=&lt;x&gt;&amp;c"));
     assert_eq!(
         html.matches("<script").count(),
-        2,
-        "only our two script elements"
+        4,
+        "only our four script elements (series and distribution data, dist.js, report.js)"
     );
     assert!(!series_json(&s).contains('<'));
+    assert!(!dist_json(&s).contains('<'));
 }
 
 #[test]
