@@ -375,10 +375,15 @@ fn control_json(e: &ControlEvent) -> Value {
     serde_json::to_value(e).unwrap_or(Value::Null)
 }
 
+/// Live verdicts; one on a figure not measured yet (the conversation measures, TTFB, and
+/// anything before its first sample) is `pending`, not failed: it is decided at the end.
 fn verdicts_json(v: &[summary::Verdict]) -> Value {
     Value::Array(
         v.iter()
-            .map(|v| json!({"expr": v.expr, "ok": v.ok, "observed": v.observed}))
+            .map(|v| {
+                json!({"expr": v.expr, "ok": v.ok, "observed": v.observed,
+                       "pending": v.value.is_none()})
+            })
             .collect(),
     )
 }

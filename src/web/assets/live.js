@@ -210,8 +210,10 @@
     if (!list || !list.length) return;
     $("verdicts-box").hidden = false;
     $("verdicts").innerHTML = list.map(function (v) {
-      return "<li><span class=\"pill " + (v.ok ? "ok\">PASS" : "bad\">FAIL") + "</span><code>" + esc(v.expr) +
-        "</code><span class=\"obs\">" + esc(v.observed) + "</span></li>";
+      var pill = v.pending ? "wait\">AT END" : v.ok ? "ok\">PASS" : "bad\">FAIL";
+      var obs = v.pending ? "not measured yet; decided when the run ends" : v.observed;
+      return "<li><span class=\"pill " + pill + "</span><code>" + esc(v.expr) +
+        "</code><span class=\"obs\">" + esc(obs) + "</span></li>";
     }).join("");
   }
 
@@ -342,7 +344,7 @@
     text("run-name", m.name || "run");
     text("target", m.target);
     text("workload", m.closed ? m.users + " users (closed)" : "open, ×" + m.multiply + " arrivals");
-    if (m.thresholds && m.thresholds.length) showVerdicts(m.thresholds.map(function (t) { return { expr: t, ok: true, observed: "not evaluated yet" }; }));
+    if (m.thresholds && m.thresholds.length) showVerdicts(m.thresholds.map(function (t) { return { expr: t, ok: true, pending: true }; }));
     controls();
     render();
     connect();
