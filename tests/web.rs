@@ -593,3 +593,39 @@ fn a_taken_port_exits_2_naming_it_before_any_request() {
     }
     assert_eq!(mock.counters().requests(), 0, "no user started");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_linger_keeps_the_final_page_up_then_exits() {
+    let mock = mock_with(mock::Config::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rec = recording(dir.path(), 1);
+    let mut run = start(
+        &rec,
+        &mock.url(),
+        &dir.path().join("r"),
+        "127.0.0.1:0",
+        &["--users", "1", "--duration", "2s", "--web-linger", "3s"],
+    );
+    let base = run.base.clone();
+    let t = Instant::now();
+    let mut linger_seen = false;
+    while t.elapsed() < Duration::from_secs(20) && !linger_seen {
+        if let Ok(l) = run.stderr.recv_timeout(Duration::from_millis(200)) {
+            linger_seen = l.contains("--web-linger");
+        }
+    }
+    assert!(linger_seen, "the linger is announced");
+    // the run is over, the final page is still served, with its end event
+    let frames = read_events(&base, None, usize::MAX, "").await;
+    assert_eq!(frames.last().unwrap().1, "end");
+    assert!(
+        run.child.try_wait().unwrap().is_none(),
+        "still up while lingering"
+    );
+    let exit = tokio::task::block_in_place(|| wait_exit(&mut run, 15));
+    assert_eq!(exit, 0);
+    assert!(
+        client().get(format!("{base}/")).send().await.is_err(),
+        "gone after the linger"
+    );
+}
