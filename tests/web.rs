@@ -629,3 +629,80 @@ async fn web_linger_keeps_the_final_page_up_then_exits() {
         "gone after the linger"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_starts_only_listed_files_and_a_run_that_fails_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = dir.path().join("recordings");
+    std::fs::create_dir_all(&recs).unwrap();
+    std::fs::rename(recording(dir.path(), 1), recs.join("a.trace.zst")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args(["ui", "127.0.0.1:0", "--recordings"])
+        .arg(&recs)
+        .arg("--reports")
+        .arg(dir.path().join("reports"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let l = lines.next().unwrap().unwrap();
+        if let Some(u) = l.strip_prefix("start page: ") {
+            break u.trim_end_matches('/').to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let start = |body: Value| {
+        let url = url.clone();
+        async move {
+            let r = client()
+                .post(format!("{url}/api/start"))
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let opts: Value = client()
+        .get(format!("{url}/api/options"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(opts["recordings"], json!(["a.trace.zst"]));
+    let (code, body) =
+        start(json!({"recordings": ["../a.trace.zst"], "target": "http://127.0.0.1:1"})).await;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) =
+        start(json!({"recordings": ["a.trace.zst"], "target": "http://127.0.0.1:1", "users": "x"}))
+            .await;
+    assert_eq!(code, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("--users"),
+        "the command's own message: {body}"
+    );
+    // a closed port: the run is shown, then ends with the reason, and the next start is allowed
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, body) =
+        start(json!({"recordings": ["a.trace.zst"], "target": format!("http://{closed}")})).await;
+    assert_eq!(code, 200, "{body}");
+    let frames = read_events(&url, None, usize::MAX, "").await;
+    let end = frames.iter().find(|f| f.1 == "end").expect("an end event");
+    assert!(
+        end.2["error"].as_str().unwrap().contains("unreachable"),
+        "{}",
+        end.2
+    );
+    let (code, body) =
+        start(json!({"recordings": ["a.trace.zst"], "target": format!("http://{closed}")})).await;
+    assert_eq!(code, 200, "not 409 after a failed run: {body}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

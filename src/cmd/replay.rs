@@ -278,11 +278,17 @@ pub fn execute_with(
     let scraped = scraping.map(crate::scrape::Handle::finish);
     let mut summary = match run {
         Ok(s) => s,
-        Err(e @ replay::Error::Unreachable { .. }) => {
-            eprintln!("error: {e}");
-            return Ok(Exit::Aborted);
+        Err(e) => {
+            // the page says why the run did not go
+            if let Some(w) = web {
+                w.fail(e.to_string());
+            }
+            if let replay::Error::Unreachable { .. } = e {
+                eprintln!("error: {e}");
+                return Ok(Exit::Aborted);
+            }
+            return Err(e.into());
         }
-        Err(e) => return Err(e.into()),
     };
     if let Some(start) = &out.start {
         start.record(&mut summary.run);

@@ -37,6 +37,8 @@ const FAILURE_ROWS: usize = 100;
 pub(crate) enum Msg {
     Second(Box<Progress>),
     Final(Box<Summary>),
+    /// The run did not go: why.
+    Failed(String),
 }
 
 /// The aggregator's side: never blocks.
@@ -58,6 +60,11 @@ impl Feed {
     /// Seconds dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Relaxed)
+    }
+
+    /// Says the run failed (waits for room: the run is over).
+    pub(crate) fn fail(&self, error: String) {
+        let _ = self.tx.blocking_send(Msg::Failed(error));
     }
 
     /// Hands the final summary over (waits for room: the run is over).
@@ -104,6 +111,7 @@ struct State {
     last_failures: u64,
     verdicts: Vec<summary::Verdict>,
     final_summary: Option<Arc<Summary>>,
+    failed: Option<String>,
 }
 
 impl Live {
@@ -162,6 +170,14 @@ impl Live {
                 let frame = json!({ "summary": trimmed(&s) });
                 st.final_summary = Some(Arc::new(*s));
                 push(&mut st, "end", &frame);
+                drop(st);
+                self.publish();
+                false
+            }
+            Msg::Failed(error) => {
+                self.control_frames(&mut st);
+                push(&mut st, "end", &json!({ "error": error }));
+                st.failed = Some(error);
                 drop(st);
                 self.publish();
                 false
@@ -338,9 +354,10 @@ impl Live {
         self.frames.subscribe()
     }
 
-    /// True once the final summary came (the `end` frame is out).
+    /// True once the final summary (or the run's failure) came: the `end` frame is out.
     pub fn ended(&self) -> bool {
-        self.state().final_summary.is_some()
+        let st = self.state();
+        st.final_summary.is_some() || st.failed.is_some()
     }
 
     /// The live figures `/metrics` shows: the run so far.

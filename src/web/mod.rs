@@ -48,7 +48,7 @@ pub enum Error {
         addr: String,
         why: String,
     },
-    #[error("{what} {addr}: cannot listen ({source}); is another process using the port? choose another with {what} ADDR:PORT")]
+    #[error("{what} {addr}: cannot listen ({source}); is another process using the port? choose another address and port")]
     Bind {
         what: String,
         addr: String,
@@ -272,6 +272,20 @@ impl Session {
 
     pub fn feed(&self) -> &Feed {
         &self.feed
+    }
+
+    /// The run could not go (target unreachable, bad target…): the page's `end` event
+    /// carries `error`; the server stops at once.
+    pub fn fail(self, error: String) {
+        self.feed.fail(error);
+        let t = std::time::Instant::now();
+        while !self.live.ended() && t.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(served) = self.served {
+            std::thread::sleep(Duration::from_millis(200));
+            served.stop();
+        }
     }
 
     /// Publishes the final summary (the page's `end` event); a run with its own server

@@ -6,7 +6,7 @@
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
   var $ = function (id) { return document.getElementById(id); };
-  var meta = null, ended = false, dirty = false, summary = null;
+  var meta = null, ended = false, dirty = false, summary = null, failure = null;
   var S = { s: [], rps: [], fails: [], p50: [], p95: [], p99: [], users: [], want: [], lag: [] };
   var markers = [], eps = {}, tot = null, dist = null, fails = null, verdicts = null, paused = false;
   var sortKey = 3, sortDesc = true, page = 0, PAGE = 50;
@@ -137,7 +137,9 @@
 
   function status() {
     var st = $("status");
-    if (ended) {
+    if (failure) {
+      st.className = "status bad"; st.textContent = "failed";
+    } else if (ended) {
       var r = summary && summary.run;
       var failed = summary ? summary.thresholds.filter(function (v) { return !v.ok; }).length : 0;
       var stopped = r && (r.aborted || (r.events || []).some(function (e) { return e.action === "stop"; }));
@@ -317,7 +319,19 @@
     es.addEventListener("control", function (e) { markers.push(JSON.parse(e.data)); later(); });
     es.addEventListener("end", function (e) {
       ended = true;
-      summary = JSON.parse(e.data).summary;
+      var d = JSON.parse(e.data);
+      if (d.error) {
+        es.close();
+        setEnded();
+        $("controls").hidden = false;
+        failure = d.error;
+        msg("the run did not go: " + d.error, true);
+        text("conn", "run ended");
+        document.body.setAttribute("data-ended", "1");
+        later();
+        return;
+      }
+      summary = d.summary;
       showVerdicts(summary.thresholds);
       conversation();
       setEnded();
