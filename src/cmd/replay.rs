@@ -38,7 +38,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<Exit> {
     let config = config(&args, &settings)?;
     let start = common_start(&args)?;
     let measures = conversation_config(&settings);
-    let mut plan = load_plan(&args.files, &settings.correlation)?;
+    let mut plan = load_plan_with(&args.files, &settings.correlation, &measures.node_pointer)?;
     follow(
         &mut plan,
         settings.on_divergence.as_deref(),
@@ -172,6 +172,15 @@ pub fn execute_with(
     cancel: CancellationToken,
 ) -> anyhow::Result<Exit> {
     measures.validate()?;
+    if plan.node_pointer != measures.node_pointer {
+        bail!(
+            "the plan read recorded nodes at `{}` but the measures read `{}`: build it with \
+             load_plan_with(…, \"{}\")",
+            plan.node_pointer,
+            measures.node_pointer,
+            measures.node_pointer
+        );
+    }
     let info = RunInfo {
         name: out
             .dir
@@ -336,15 +345,29 @@ fn check_open_files(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Reads every recording into one plan, streaming exchange by exchange. `correlate` are
-/// declared JSON pointers (a profile's `correlation.pointers`).
+/// declared JSON pointers (a profile's `correlation.pointers`); recorded nodes are read at
+/// the default node pointer.
 pub fn load_plan(files: &[PathBuf], correlate: &[String]) -> anyhow::Result<Plan> {
-    let mut builder = replay::plan::Builder::new().correlate(correlate);
+    load_plan_with(
+        files,
+        correlate,
+        &conversation::Config::default().node_pointer,
+    )
+}
+
+/// [`load_plan`] reading the recorded responses' nodes at `node_pointer` (the conversation
+/// measures' `metrics.node`).
+pub fn load_plan_with(
+    files: &[PathBuf],
+    correlate: &[String],
+    node_pointer: &str,
+) -> anyhow::Result<Plan> {
+    let mut builder = replay::plan::Builder::new()
+        .correlate(correlate)
+        .node_pointer(node_pointer);
     for (i, f) in files.iter().enumerate() {
-        let mut reader = trace::Reader::open(f)?;
-        for ex in reader.by_ref() {
-            builder.add(i as u32, ex?);
-        }
-        if let Some(t) = reader.integrity().torn {
+        let reader = trace::Reader::open(f)?;
+        if let Some(t) = builder.read(i as u32, reader)?.torn {
             eprintln!("warning: {}: {t}; replaying those", f.display());
         }
     }
