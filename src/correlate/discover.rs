@@ -261,6 +261,21 @@ pub fn response_tokens(res: &Response, declared: &[String]) -> Vec<Token> {
 /// Every non-empty value a request sends (path segments, query values, header values but
 /// transport ones, JSON body strings): the candidates discovery matches against.
 pub fn request_tokens(req: &Request) -> Vec<Token> {
+    request_tokens_of(
+        &req.path,
+        req.query.as_deref(),
+        req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        req.body.json(),
+    )
+}
+
+/// [`request_tokens`] of a request given by its parts (`json`: its body, when JSON).
+pub fn request_tokens_of<'a>(
+    path: &str,
+    query: Option<&str>,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    json: Option<&serde_json::Value>,
+) -> Vec<Token> {
     let mut out = Vec::new();
     let mut push = |value: String, name: &str| {
         // every value is a candidate: the caller keeps known values and id-like ones
@@ -272,7 +287,7 @@ pub fn request_tokens(req: &Request) -> Vec<Token> {
             });
         }
     };
-    let segs: Vec<&str> = req.path.split('/').collect();
+    let segs: Vec<&str> = path.split('/').collect();
     for (k, seg) in segs.iter().enumerate() {
         let name = if k > 0 { segs[k - 1] } else { "id" };
         push(
@@ -280,18 +295,18 @@ pub fn request_tokens(req: &Request) -> Vec<Token> {
             if name.is_empty() { "id" } else { name },
         );
     }
-    if let Some(q) = &req.query {
+    if let Some(q) = query {
         for pair in q.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or(("id", pair));
             push(percent_decode(v), k);
         }
     }
-    for (name, value) in &req.headers {
-        if !SKIP_REQUEST_HEADERS.contains(&name.as_str()) {
-            push(value.clone(), name);
+    for (name, value) in headers {
+        if !SKIP_REQUEST_HEADERS.contains(&name) {
+            push(value.to_string(), name);
         }
     }
-    if let Some(json) = req.body.json() {
+    if let Some(json) = json {
         walk_json(json, &mut String::new(), "value", &mut |_, name, s| {
             push(s.to_string(), name)
         });
@@ -318,7 +333,7 @@ fn walk_json(
             for (i, item) in items.iter().enumerate() {
                 let len = ptr.len();
                 ptr.push('/');
-                ptr.push_str(&i.to_string());
+                ptr.push_str(itoa::Buffer::new().format(i));
                 walk_json(item, ptr, key, f);
                 ptr.truncate(len);
             }
@@ -327,7 +342,11 @@ fn walk_json(
             for (k, item) in map {
                 let len = ptr.len();
                 ptr.push('/');
-                ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                if k.contains(['~', '/']) {
+                    ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                } else {
+                    ptr.push_str(k);
+                }
                 walk_json(item, ptr, k, f);
                 ptr.truncate(len);
             }

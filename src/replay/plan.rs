@@ -23,7 +23,9 @@
 //!   conversation measure, the answer bank and the dependency rule read. Its body and
 //!   headers are dropped as soon as the exchange is read;
 //! - while reading, an exchange waits for its session as a small `Pending` (its template,
-//!   twin and the interned discovery [`Token`]s), not as a parsed [`Exchange`].
+//!   twin and the interned discovery [`Token`]s of its response), not as a parsed
+//!   [`Exchange`]; a request's tokens are taken from its template when its session is
+//!   built (once per distinct template of the session).
 //!
 //! Measured with `bench/plan_scale.sh`.
 //!
@@ -207,7 +209,6 @@ struct Pending {
     id: u64,
     request: Arc<Template>,
     twin: Twin,
-    request_tokens: Arc<[Token]>,
     response_tokens: Arc<[Token]>,
 }
 
@@ -276,7 +277,6 @@ impl Builder {
             Some(s) => s,
             None => format!("conn:{}", ex.conn),
         };
-        let request_tokens = self.intern_tokens(discover::request_tokens(&ex.req));
         let (status, node, response_tokens) = match &ex.res {
             Some(res) => (
                 res.status.max(1),
@@ -296,7 +296,6 @@ impl Builder {
             id: ex.id,
             request,
             twin,
-            request_tokens,
             response_tokens,
         });
     }
@@ -514,6 +513,25 @@ impl Plan {
     }
 }
 
+/// The discovery tokens of a template's request (its body parsed again when JSON).
+fn template_tokens(t: &Template) -> Vec<Token> {
+    let json = t
+        .json_body
+        .then(|| serde_json::from_slice::<serde_json::Value>(&t.body).ok())
+        .flatten();
+    let headers: Vec<(&str, &str)> = t
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)))
+        .collect();
+    discover::request_tokens_of(
+        &t.path,
+        t.query.as_deref(),
+        headers.into_iter(),
+        json.as_ref(),
+    )
+}
+
 /// For each exchange (sorted by send), the latest other exchange completed at or before
 /// its send: `(index, completion)`, the later index among equal completions. One sort and
 /// one sweep, not a scan per exchange (a recorded connection holds thousands).
@@ -546,6 +564,13 @@ fn session(
     routes: &mut Vec<Route>,
     route_ids: &mut HashMap<String, RouteId>,
 ) -> Session {
+    // the request tokens of each distinct template of this session
+    let mut request_tokens: HashMap<*const Template, Vec<Token>> = HashMap::default();
+    for e in &exs {
+        request_tokens
+            .entry(Arc::as_ptr(&e.request))
+            .or_insert_with(|| template_tokens(&e.request));
+    }
     let seen: Vec<Seen<'_>> = exs
         .iter()
         .map(|e| Seen {
@@ -555,12 +580,13 @@ fn session(
                 .twin
                 .status()
                 .map(|_| e.twin.t_us.saturating_add(e.twin.done_us)),
-            request: &e.request_tokens,
+            request: &request_tokens[&Arc::as_ptr(&e.request)],
             response: &e.response_tokens,
         })
         .collect();
     let found = discover::discover_seen(&seen);
     drop(seen);
+    drop(request_tokens);
     let ids: Vec<(&str, &str)> = found
         .iter()
         .map(|c| (c.value.as_str(), c.name.as_str()))
