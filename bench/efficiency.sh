@@ -3,12 +3,12 @@
 # concurrency 64 with keep-alive, against nginx serving a fixed JSON body — wrk, oha, hey,
 # Locust FastHttpUser and reprise (replaying a zero-think-time recording of GETs, and POSTs
 # with POST_SHARE) one after the other in one run. `reprise-rec` replays a recording made
-# as a user would: wrk (-c CONCURRENCY, RECORD_S seconds, ~100 k exchanges) through
+# as a user would: wrk (-c CONCURRENCY, RECORD_S seconds, ~100 k exchanges here) through
 # `reprise record` in front of the same nginx. Prints a table with µs of CPU per request
 # and the ratio to wrk's; writes reports/bench/efficiency.json.
 #
 # Env: DURATION (s per tool, default 10), CONCURRENCY (64), GENERATORS ("wrk oha hey locust
-# reprise reprise-rec"), RECORD_S (3), WRK_THREADS (2), POST_SHARE (0: the same GET as the peers send), NO_BUILD=1
+# reprise reprise-rec"), RECORD_S (5), WRK_THREADS (2), POST_SHARE (0: the same GET as the peers send), NO_BUILD=1
 # (use the existing target/release/reprise).
 #
 # The machine is shared: nginx and the generator share 2 cores with whatever else runs, so
@@ -18,7 +18,7 @@
 DURATION="${DURATION:-10}"
 CONCURRENCY="${CONCURRENCY:-64}"
 TOOL_LIST="${GENERATORS:-wrk oha hey locust reprise reprise-rec}"
-RECORD_S="${RECORD_S:-3}"
+RECORD_S="${RECORD_S:-5}"
 WRK_THREADS="${WRK_THREADS:-2}"
 POST_SHARE="${POST_SHARE:-0}"
 BENCH_PATH=/api/state
@@ -105,8 +105,10 @@ run_reprise_rec() {
   ensure_wrk || { skip reprise-rec "wrk not installable"; return; }
   local port trace="$BENCH_TMP/recorded.trace.zst" report="$BENCH_TMP/reprise-rec-report"
   port="$(free_port)"
+  # the fixed body names a `thread_id`: taken as the session id, it would make the whole
+  # recording one session of 64 overlapping connections; wrk's clients are its connections
   "$REPRISE" record --upstream "http://127.0.0.1:$NGINX_PORT" --listen "127.0.0.1:$port" \
-    --out "$trace" >"$BENCH_TMP/record.log" 2>&1 &
+    --session-response /no_such_field --out "$trace" >"$BENCH_TMP/record.log" 2>&1 &
   local rec_pid=$!
   bench_track "$rec_pid"
   wait_port "$port"
@@ -115,7 +117,7 @@ run_reprise_rec() {
   kill -INT "$rec_pid"
   wait "$rec_pid" || true
   local recorded
-  recorded="$("$REPRISE" inspect "$trace" 2>/dev/null | sed -nE 's/.* ([0-9,]+) exchanges.*/\1/p' | head -1)"
+  recorded="$("$REPRISE" inspect "$trace" 2>/dev/null | sed -nE 's/^exchanges +([0-9]+).*/\1/p' | head -1)"
   log "recorded ${recorded:-?} exchanges ($(du -h "$trace" | cut -f1)); replaying"
   measure "$BENCH_TMP/reprise-rec.m.json" "$REPRISE" replay "$trace" --target "http://127.0.0.1:$NGINX_PORT" \
     --users "$CONCURRENCY" --spawn-rate 100000 --duration "${DURATION}s" --report "$report" \
