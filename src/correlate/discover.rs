@@ -234,16 +234,11 @@ pub fn discover_seen(session: &[Seen<'_>]) -> Vec<Correlation> {
 /// The id-like values of a response (header values, JSON string leaves by pointer), and
 /// any non-empty string at a `declared` pointer.
 pub fn response_tokens(res: &Response, declared: &[String]) -> Vec<Token> {
-    let mut out = Vec::new();
-    for (name, value) in &res.headers {
-        if !SKIP_RESPONSE_HEADERS.contains(&name.as_str()) && is_id_like(value) {
-            out.push(Token {
-                value: value.clone(),
-                found: Found::Header(name.clone()),
-                name: name.clone(),
-            });
-        }
-    }
+    let mut out: Vec<Token> = res
+        .headers
+        .iter()
+        .filter_map(|(name, value)| response_header_token(name, value))
+        .collect();
     if let Some(json) = res.body.json() {
         walk_json(json, &mut String::new(), "value", &mut |ptr, name, s| {
             if is_id_like(s) || (!s.is_empty() && declared.iter().any(|d| d == ptr)) {
@@ -256,6 +251,16 @@ pub fn response_tokens(res: &Response, declared: &[String]) -> Vec<Token> {
         });
     }
     out
+}
+
+/// The token of a response header: its value, when the header can carry an id and the
+/// value looks like one.
+pub fn response_header_token(name: &str, value: &str) -> Option<Token> {
+    (!SKIP_RESPONSE_HEADERS.contains(&name) && is_id_like(value)).then(|| Token {
+        value: value.to_string(),
+        found: Found::Header(name.to_string()),
+        name: name.to_string(),
+    })
 }
 
 /// Every non-empty value a request sends (path segments, query values, header values but

@@ -203,6 +203,25 @@ const SKIP_HEADERS: &[&str] = &[
 /// Bodies are copied into arena buffers of this size (a larger body gets its own).
 const ARENA_CHUNK: usize = 1 << 20;
 
+/// Which session an exchange belongs to: its recording, its session id, else its
+/// connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Key<'a> {
+    pub source: u32,
+    pub session: Option<&'a str>,
+    pub conn: u64,
+}
+
+/// What a recorded response gave the plan.
+#[derive(Debug)]
+pub(super) struct Outcome {
+    /// 0: no response.
+    pub status: u16,
+    /// `u32::MAX`: none.
+    pub node: u32,
+    pub tokens: Arc<[Token]>,
+}
+
 /// An exchange waiting for the rest of its session.
 #[derive(Debug)]
 struct Pending {
@@ -272,11 +291,6 @@ impl Builder {
 
     /// Adds one exchange of recording number `source` (sessions never span recordings).
     pub fn add(&mut self, source: u32, ex: Exchange) {
-        self.exchanges += 1;
-        let key = match ex.session {
-            Some(s) => s,
-            None => format!("conn:{}", ex.conn),
-        };
         let (status, node, response_tokens) = match &ex.res {
             Some(res) => (
                 res.status.max(1),
@@ -285,22 +299,71 @@ impl Builder {
             ),
             None => (0, u32::MAX, self.no_tokens.clone()),
         };
-        let twin = Twin {
-            t_us: ex.t_us,
-            done_us: ex.done_us,
+        let outcome = Outcome {
             status,
             node,
+            tokens: response_tokens,
         };
-        let request = self.template(ex.req);
-        self.groups.entry((source, key)).or_default().push(Pending {
-            id: ex.id,
-            request,
-            twin,
-            response_tokens,
-        });
+        let key = Key {
+            source,
+            session: ex.session.as_deref(),
+            conn: ex.conn,
+        };
+        self.push(key, (ex.id, ex.t_us, ex.done_us), ex.req, outcome);
     }
 
-    fn intern_tokens(&mut self, tokens: Vec<Token>) -> Arc<[Token]> {
+    /// Adds one exchange given by what the plan keeps of it: its session, `(id, t_us,
+    /// done_us)`, its request, and what its response gave.
+    pub(super) fn push(
+        &mut self,
+        key: Key<'_>,
+        (id, t_us, done_us): (u64, u64, u64),
+        req: trace::Request,
+        outcome: Outcome,
+    ) {
+        self.exchanges += 1;
+        let twin = Twin {
+            t_us,
+            done_us,
+            status: outcome.status,
+            node: outcome.node,
+        };
+        let request = self.template(req);
+        let session = match key.session {
+            Some(s) => s.to_string(),
+            None => format!("conn:{}", key.conn),
+        };
+        self.groups
+            .entry((key.source, session))
+            .or_default()
+            .push(Pending {
+                id,
+                request,
+                twin,
+                response_tokens: outcome.tokens,
+            });
+    }
+
+    /// The declared correlation pointers.
+    pub(super) fn declared(&self) -> &[String] {
+        &self.declared
+    }
+
+    /// The node pointer, as given (empty: none).
+    pub(super) fn node_pointer_str(&self) -> &str {
+        if self.pointer.is_some() {
+            &self.node_pointer
+        } else {
+            ""
+        }
+    }
+
+    /// The empty token list.
+    pub(super) fn no_tokens(&self) -> Arc<[Token]> {
+        self.no_tokens.clone()
+    }
+
+    pub(super) fn intern_tokens(&mut self, tokens: Vec<Token>) -> Arc<[Token]> {
         if tokens.is_empty() {
             return self.no_tokens.clone();
         }
@@ -321,14 +384,19 @@ impl Builder {
             Some(doc) => p.get(doc).and_then(|v| v.as_str()).map(str::to_string),
             None => sse_last_json(res).and_then(|doc| p.get(&doc)?.as_str().map(str::to_string)),
         };
-        let Some(name) = name else {
-            return u32::MAX;
-        };
-        if let Some(&id) = self.node_ids.get(name.as_str()) {
+        match name {
+            Some(name) => self.intern_node(&name),
+            None => u32::MAX,
+        }
+    }
+
+    /// The id of node `name` in the plan's node list.
+    pub(super) fn intern_node(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.node_ids.get(name) {
             return id;
         }
         let id = self.nodes.len() as u32;
-        self.nodes.push(name.clone().into());
+        self.nodes.push(name.into());
         self.node_ids.insert(name.into(), id);
         id
     }
@@ -388,53 +456,6 @@ impl Builder {
         self.arena.split().freeze()
     }
 
-    /// Adds every exchange `reader` yields as recording number `source`. The file is
-    /// decompressed and parsed on a thread of its own while this thread builds, in batches
-    /// (two stages on two cores: parsing JSON is half of the load). Returns what the
-    /// reader learned of the file, or its I/O error.
-    pub fn read(
-        &mut self,
-        source: u32,
-        mut reader: trace::Reader,
-    ) -> Result<trace::Integrity, trace::Error> {
-        const BATCH: usize = 1024;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Exchange>>(4);
-        let parse = std::thread::Builder::new()
-            .name("plan-read".into())
-            .spawn(move || {
-                let mut batch = Vec::with_capacity(BATCH);
-                for ex in reader.by_ref() {
-                    match ex {
-                        Ok(ex) => batch.push(ex),
-                        Err(e) => return Err(e),
-                    }
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        if tx.send(full).is_err() {
-                            break;
-                        }
-                    }
-                }
-                let _ = tx.send(batch);
-                Ok(reader.integrity())
-            })
-            .map_err(|source| trace::Error::Io {
-                path: "(plan reader thread)".into(),
-                source,
-            })?;
-        for batch in rx {
-            for ex in batch {
-                self.add(source, ex);
-            }
-        }
-        parse.join().unwrap_or_else(|_| {
-            Err(trace::Error::Io {
-                path: "(plan reader thread)".into(),
-                source: std::io::Error::other("the reader thread panicked"),
-            })
-        })
-    }
-
     /// Sessions held so far (each still waiting for the end of the recording).
     pub fn sessions(&self) -> usize {
         self.groups.len()
@@ -477,7 +498,7 @@ impl Builder {
 }
 
 /// The JSON of the last event of a recorded `text/event-stream` body.
-fn sse_last_json(res: &trace::Response) -> Option<serde_json::Value> {
+pub(super) fn sse_last_json(res: &trace::Response) -> Option<serde_json::Value> {
     let sse = res
         .headers
         .iter()
