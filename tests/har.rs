@@ -566,8 +566,8 @@ async fn record_export_import_gives_the_same_plan() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let a = reprise::cmd::replay::load_plan(&[rec.clone()], &[]).unwrap();
-    let b = reprise::cmd::replay::load_plan(&[back.clone()], &[]).unwrap();
+    let a = reprise::cmd::replay::load_plan(std::slice::from_ref(&rec), &[]).unwrap();
+    let b = reprise::cmd::replay::load_plan(std::slice::from_ref(&back), &[]).unwrap();
     assert_eq!(a.exchanges, b.exchanges);
     assert_eq!(a.sessions.len(), 6);
     assert_eq!(b.sessions.len(), 6);

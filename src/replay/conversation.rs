@@ -119,7 +119,7 @@ impl Worker {
             if len > 0 && !is_turn {
                 continue;
             }
-            if !step.recorded.status().is_some_and(|s| s < 400) {
+            if step.recorded.status().is_none_or(|s| s >= 400) {
                 continue;
             }
             if let Some(node) = step.recorded.node().map(|n| s.session.node(n)) {

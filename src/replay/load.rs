@@ -88,11 +88,14 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
     <&RawValue>::deserialize(d).map(Some)
 }
 
+/// A walked body: its tokens and the string at the node pointer.
+type Walked = (Arc<[Token]>, Option<Box<str>>);
+
 /// What one worker of the load remembers of the bodies it walked.
 #[derive(Default)]
 struct Remembered {
     /// By the body's text: its tokens and the string at the node pointer.
-    bodies: HashMap<Box<str>, (Arc<[Token]>, Option<Box<str>>)>,
+    bodies: HashMap<Box<str>, Walked>,
 }
 
 impl Builder {
@@ -107,6 +110,8 @@ impl Builder {
         const BATCH: usize = 512;
         /// One exchange as read: its parts, or (a line not written as reprise writes
         /// them) the whole parsed exchange.
+        // not boxed: nearly every line is read into parts
+        #[allow(clippy::large_enum_variant)]
         enum Read {
             Parts(Parts),
             Whole(Box<Exchange>),
@@ -332,9 +337,7 @@ impl Cx<'_> {
         if !self.node_pointer.is_empty() && self.ptr == self.node_pointer {
             self.node = Some(s.to_string());
         }
-        if discover::is_id_like(s)
-            || (!s.is_empty() && self.declared.iter().any(|d| *d == self.ptr))
-        {
+        if discover::is_id_like(s) || (!s.is_empty() && self.declared.contains(&self.ptr)) {
             self.out.push(Token {
                 value: s.to_string(),
                 found: Found::Json(self.ptr.clone()),
