@@ -93,7 +93,12 @@ impl Bank {
             let nodes: Vec<Option<u32>> = session
                 .steps
                 .iter()
-                .map(|st| bank.recorded_node(session, st))
+                // the plan read its recorded nodes at its own pointer: at another, none
+                .map(|st| {
+                    (plan.node_pointer == cfg.node_pointer)
+                        .then(|| bank.recorded_node(session, st))
+                        .flatten()
+                })
                 .collect();
             let mut infos = Vec::with_capacity(session.steps.len());
             let mut turn = 0u32;
