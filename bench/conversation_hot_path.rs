@@ -78,6 +78,7 @@ fn run(cfg: &Config, read: Read, sessions: usize) -> (f64, Recorder) {
                     status: 200,
                     latency: Duration::from_micros(900),
                     json: Some(Json::Doc(&recorded[i])),
+                    node: None,
                     id: Some(i),
                 }),
             };

@@ -13,6 +13,12 @@ Two kinds:
   so fidelity.sh can compare what the mock observed per (live session, index) with the
   recorded gap without knowing which recorded session a virtual user was replaying.
 
+- `bulk`: a long recording written as it is generated (never held whole, so 1 M exchanges
+  take little memory): SESSIONS connections without session ids (as `reprise record` saw
+  wrk's keep-alive connections) of PER_SESSION exchanges each, back to back, interleaved in
+  time. Repetitive by default (one GET, one response); with `--distinct` every request is
+  a POST whose body, and every response body, is unique (`--body-bytes` of text each).
+
 The file is a concatenation of zstd frames (header frame, then ≤256 exchanges per frame,
 then the footer), written with the `zstd` CLI, exactly as the recorder would. A sidecar
 `OUT.meta.json` describes the recording: gaps, request counts, mean think per request.
@@ -135,10 +141,60 @@ def students(args, rng, b):
     return {"gaps_us": gaps}
 
 
+def write_frame(f, chunk):
+    raw = "".join(json.dumps(x, separators=(",", ":")) + "\n" for x in chunk).encode()
+    try:
+        import zstandard
+        f.write(zstandard.ZstdCompressor(level=3, write_checksum=True).compress(raw))
+    except ImportError:
+        f.write(subprocess.run(["zstd", "-q", "-c", "-3"], input=raw, check=True,
+                               stdout=subprocess.PIPE).stdout)
+    return len(raw)
+
+
+def bulk(args, rng, start):
+    """Streams a `bulk` recording to args.out; returns its meta."""
+    fixed = json.load(open(args.body)) if args.body else {"status": "ok", "items": [1, 2, 3]}
+    header = {"kind": "header", "format": "reprise.trace", "version": 1, "created_at": rfc3339(start),
+              "source": {"generator": "bench/gen_trace.py", "kind": "bulk", "seed": args.seed,
+                         "distinct": args.distinct}, "tool": "reprise bench"}
+    step_us = args.latency_us + args.think_us
+    n, raw_bytes, chunk = 0, 0, []
+    with open(args.out, "wb") as f:
+        raw_bytes += write_frame(f, [header]) - len(json.dumps(header, separators=(",", ":"))) - 1
+        for k in range(args.per_session):
+            for s in range(args.sessions):
+                t = s * 1000 + k * step_us
+                if args.distinct:
+                    note = rng.getrandbits(4 * args.body_bytes).to_bytes(args.body_bytes // 2 + 1, "big").hex()[:args.body_bytes]
+                    req = body({"seq": n, "note": note})
+                    res = body({"seq": n, "echo": note[::-1]})
+                    method, hdrs = "POST", JSON_H
+                else:
+                    req, res, method, hdrs = EMPTY, body(fixed), "GET", []
+                chunk.append({
+                    "kind": "exchange", "id": n, "session": None, "conn": s,
+                    "sent_at": rfc3339(start + dt.timedelta(microseconds=t)), "t_us": t,
+                    "ttfb_us": max(args.latency_us - 20, 1), "done_us": args.latency_us,
+                    "req": {"method": method, "path": args.path, "query": None,
+                            "headers": [["host", "127.0.0.1"]] + hdrs, "body": req},
+                    "res": {"status": 200, "headers": JSON_H, "body": res},
+                })
+                n += 1
+                if len(chunk) == FRAME:
+                    raw_bytes += write_frame(f, chunk)
+                    chunk = []
+        if chunk:
+            raw_bytes += write_frame(f, chunk)
+        write_frame(f, [{"kind": "footer", "exchanges": n, "sessions": args.sessions, "dropped": 0}])
+    return {"kind": "bulk", "distinct": args.distinct, "exchanges": n, "sessions": args.sessions,
+            "exchange_lines_bytes": raw_bytes}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--kind", choices=["flat", "students"], required=True)
+    p.add_argument("--kind", choices=["flat", "students", "bulk"], required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sessions", type=int, default=100)
     p.add_argument("--per-session", type=int, default=100, help="flat: exchanges per session")
@@ -150,12 +206,21 @@ def main():
     p.add_argument("--think-min-ms", type=int, default=1000)
     p.add_argument("--think-max-ms", type=int, default=3000)
     p.add_argument("--stagger-ms", type=int, default=500, help="students: between session starts")
+    p.add_argument("--distinct", action="store_true", help="bulk: every body unique")
+    p.add_argument("--body-bytes", type=int, default=200, help="bulk --distinct: text per body")
+    p.add_argument("--think-us", type=int, default=0, help="bulk: think time between exchanges")
     args = p.parse_args()
     if args.kind == "flat" and args.body is None:
         p.error("--kind flat needs --body")
 
     rng = random.Random(args.seed)
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    if args.kind == "bulk":
+        meta = bulk(args, rng, start)
+        with open(args.out + ".meta.json", "w") as f:
+            json.dump(meta, f, indent=1)
+        print(f"{args.out}: {meta['exchanges']} exchanges in {meta['sessions']} sessions", file=sys.stderr)
+        return
     b = Builder(start)
     meta = flat(args, rng, b) if args.kind == "flat" else students(args, rng, b)
     lines = list(b.lines())

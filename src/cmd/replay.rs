@@ -43,7 +43,7 @@ pub fn run_shown(args: ReplayArgs, web: Option<Web>) -> anyhow::Result<Exit> {
     let config = config(&args, &settings)?;
     let start = common_start(&args)?;
     let measures = conversation_config(&settings);
-    let mut plan = load_plan(&args.files, &settings.correlation)?;
+    let mut plan = load_plan_with(&args.files, &settings.correlation, &measures.node_pointer)?;
     follow(
         &mut plan,
         settings.on_divergence.as_deref(),
@@ -196,6 +196,15 @@ pub fn execute_with(
     cancel: CancellationToken,
 ) -> anyhow::Result<Exit> {
     measures.validate()?;
+    if plan.node_pointer != measures.node_pointer {
+        bail!(
+            "the plan read recorded nodes at `{}` but the measures read `{}`: build it with \
+             load_plan_with(…, \"{}\")",
+            plan.node_pointer,
+            measures.node_pointer,
+            measures.node_pointer
+        );
+    }
     let info = RunInfo {
         name: out
             .dir
@@ -432,19 +441,40 @@ fn check_open_files(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Reads every recording into one plan, streaming exchange by exchange. `correlate` are
-/// declared JSON pointers (a profile's `correlation.pointers`).
+/// declared JSON pointers (a profile's `correlation.pointers`); recorded nodes are read at
+/// the default node pointer.
 pub fn load_plan(files: &[PathBuf], correlate: &[String]) -> anyhow::Result<Plan> {
-    let mut builder = replay::plan::Builder::new().correlate(correlate);
+    load_plan_with(
+        files,
+        correlate,
+        &conversation::Config::default().node_pointer,
+    )
+}
+
+/// [`load_plan`] reading the recorded responses' nodes at `node_pointer` (the conversation
+/// measures' `metrics.node`).
+pub fn load_plan_with(
+    files: &[PathBuf],
+    correlate: &[String],
+    node_pointer: &str,
+) -> anyhow::Result<Plan> {
+    let mut builder = replay::plan::Builder::new()
+        .correlate(correlate)
+        .node_pointer(node_pointer);
     for (i, f) in files.iter().enumerate() {
-        let mut reader = trace::Reader::open(f)?;
-        for ex in reader.by_ref() {
-            builder.add(i as u32, ex?);
-        }
-        if let Some(t) = reader.integrity().torn {
+        let reader = trace::Reader::open(f)?;
+        if let Some(t) = builder.read(i as u32, reader)?.torn {
             eprintln!("warning: {}: {t}; replaying those", f.display());
         }
     }
     let plan = builder.finish();
+    // what loading held for a moment (parsed exchanges, discovery tokens) goes back to the
+    // system rather than staying in the allocator's free lists for the whole run
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     if plan.sessions.is_empty() {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         bail!("{}: no exchanges to replay", names.join(", "));

@@ -16,7 +16,7 @@
 //!   `used_by` is in send order. Indices refer to the slice given to [`discover`].
 //! - Pure: no I/O, deterministic for a given input.
 
-use crate::trace::Exchange;
+use crate::trace::{Exchange, Request, Response};
 use std::collections::{HashMap, HashSet};
 
 /// Where a correlated value comes from at replay.
@@ -100,63 +100,122 @@ pub fn discover(session: &[&Exchange]) -> Vec<Correlation> {
 /// non-empty string at one of them in a response is a candidate even when it does not look
 /// like an id (short or without digits).
 pub fn discover_with(session: &[&Exchange], declared: &[String]) -> Vec<Correlation> {
+    let tokens: Vec<(Vec<Token>, Vec<Token>)> = session
+        .iter()
+        .map(|ex| {
+            let res = ex
+                .res
+                .as_ref()
+                .map(|r| response_tokens(r, declared))
+                .unwrap_or_default();
+            (request_tokens(&ex.req), res)
+        })
+        .collect();
+    let seen: Vec<Seen<'_>> = session
+        .iter()
+        .zip(&tokens)
+        .map(|(ex, (req, res))| Seen {
+            id: ex.id,
+            sent_us: ex.t_us,
+            done_us: ex.res.as_ref().map(|_| ex.t_us.saturating_add(ex.done_us)),
+            request: req,
+            response: res,
+        })
+        .collect();
+    discover_seen(&seen)
+}
+
+/// A candidate value found in a request or a response.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Token {
+    pub value: String,
+    /// Where it was found (for a request, always an empty [`Found::Header`]).
+    pub found: Found,
+    /// A human name: the JSON key, header name, query key or preceding path segment.
+    pub name: String,
+}
+
+/// Where a token sits in its message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Found {
+    Json(String),
+    Header(String),
+}
+
+/// What discovery needs of one exchange: its times and the tokens of its two messages, so a
+/// plan can keep these instead of the whole exchange until its session is complete.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The exchange's `id` (orders events at a tie).
+    pub id: u64,
+    /// Send, from the start of the recording.
+    pub sent_us: u64,
+    /// Completion, from the start of the recording; `None` when no response came.
+    pub done_us: Option<u64>,
+    /// [`request_tokens`] of its request.
+    pub request: &'a [Token],
+    /// [`response_tokens`] of its response (empty without one).
+    pub response: &'a [Token],
+}
+
+/// [`discover_with`] over the exchanges' tokens; indices refer to `session`.
+pub fn discover_seen(session: &[Seen<'_>]) -> Vec<Correlation> {
     // Events on the recording's clock: completions (kind 0) before sends (kind 1) at a tie.
     let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(session.len() * 2);
     for (i, ex) in session.iter().enumerate() {
-        events.push((ex.t_us, 1, i));
-        if ex.res.is_some() {
-            events.push((ex.t_us.saturating_add(ex.done_us), 0, i));
+        events.push((ex.sent_us, 1, i));
+        if let Some(done) = ex.done_us {
+            events.push((done, 0, i));
         }
     }
     events.sort_by_key(|&(t, kind, i)| (t, kind, session[i].id));
 
     let mut out: Vec<Correlation> = Vec::new();
-    let mut known: HashMap<String, usize> = HashMap::new();
+    let mut known: HashMap<&str, usize> = HashMap::new();
     // Values some request sent that are not client tokens: a response echoing them later
     // did not produce them.
-    let mut sent_plain: HashSet<String> = HashSet::new();
-    let mut tokens = Vec::new();
+    let mut sent_plain: HashSet<&str> = HashSet::new();
     for (_, kind, i) in events {
-        let ex = session[i];
-        tokens.clear();
+        let ex = &session[i];
         if kind == 0 {
-            response_tokens(ex, declared, &mut tokens);
-            for (value, source, name) in tokens.drain(..) {
-                if !known.contains_key(&value) && !sent_plain.contains(&value) {
-                    let source = match source {
+            for t in ex.response {
+                if !known.contains_key(t.value.as_str()) && !sent_plain.contains(t.value.as_str()) {
+                    let source = match &t.found {
                         Found::Json(pointer) => Source::Json {
                             exchange: i,
-                            pointer,
+                            pointer: pointer.clone(),
                         },
-                        Found::Header(name) => Source::Header { exchange: i, name },
+                        Found::Header(name) => Source::Header {
+                            exchange: i,
+                            name: name.clone(),
+                        },
                     };
-                    known.insert(value.clone(), out.len());
+                    known.insert(&t.value, out.len());
                     out.push(Correlation {
-                        name,
-                        value,
+                        name: t.name.clone(),
+                        value: t.value.clone(),
                         source,
                         used_by: Vec::new(),
                     });
                 }
             }
         } else {
-            request_tokens(ex, &mut tokens);
-            for (value, _, name) in tokens.drain(..) {
-                let idx = match known.get(&value) {
+            for t in ex.request {
+                let idx = match known.get(t.value.as_str()) {
                     Some(&idx) => idx,
-                    None if is_client_token(&value) => {
-                        known.insert(value.clone(), out.len());
+                    None if is_client_token(&t.value) => {
+                        known.insert(&t.value, out.len());
                         out.push(Correlation {
-                            name,
-                            value,
+                            name: t.name.clone(),
+                            value: t.value.clone(),
                             source: Source::Client,
                             used_by: Vec::new(),
                         });
                         out.len() - 1
                     }
                     None => {
-                        if is_id_like(&value) {
-                            sent_plain.insert(value);
+                        if is_id_like(&t.value) {
+                            sent_plain.insert(&t.value);
                         }
                         continue;
                     }
@@ -172,40 +231,68 @@ pub fn discover_with(session: &[&Exchange], declared: &[String]) -> Vec<Correlat
     out
 }
 
-enum Found {
-    Json(String),
-    Header(String),
-}
-
-fn response_tokens(ex: &Exchange, declared: &[String], out: &mut Vec<(String, Found, String)>) {
-    let Some(res) = &ex.res else { return };
-    for (name, value) in &res.headers {
-        if !SKIP_RESPONSE_HEADERS.contains(&name.as_str()) && is_id_like(value) {
-            out.push((value.clone(), Found::Header(name.clone()), name.clone()));
-        }
-    }
+/// The id-like values of a response (header values, JSON string leaves by pointer), and
+/// any non-empty string at a `declared` pointer.
+pub fn response_tokens(res: &Response, declared: &[String]) -> Vec<Token> {
+    let mut out: Vec<Token> = res
+        .headers
+        .iter()
+        .filter_map(|(name, value)| response_header_token(name, value))
+        .collect();
     if let Some(json) = res.body.json() {
         walk_json(json, &mut String::new(), "value", &mut |ptr, name, s| {
             if is_id_like(s) || (!s.is_empty() && declared.iter().any(|d| d == ptr)) {
-                out.push((
-                    s.to_string(),
-                    Found::Json(ptr.to_string()),
-                    name.to_string(),
-                ));
+                out.push(Token {
+                    value: s.to_string(),
+                    found: Found::Json(ptr.to_string()),
+                    name: name.to_string(),
+                });
             }
         });
     }
+    out
 }
 
-fn request_tokens(ex: &Exchange, out: &mut Vec<(String, Found, String)>) {
-    let req = &ex.req;
+/// The token of a response header: its value, when the header can carry an id and the
+/// value looks like one.
+pub fn response_header_token(name: &str, value: &str) -> Option<Token> {
+    (!SKIP_RESPONSE_HEADERS.contains(&name) && is_id_like(value)).then(|| Token {
+        value: value.to_string(),
+        found: Found::Header(name.to_string()),
+        name: name.to_string(),
+    })
+}
+
+/// Every non-empty value a request sends (path segments, query values, header values but
+/// transport ones, JSON body strings): the candidates discovery matches against.
+pub fn request_tokens(req: &Request) -> Vec<Token> {
+    request_tokens_of(
+        &req.path,
+        req.query.as_deref(),
+        req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        req.body.json(),
+    )
+}
+
+/// [`request_tokens`] of a request given by its parts (`json`: its body, when JSON).
+pub fn request_tokens_of<'a>(
+    path: &str,
+    query: Option<&str>,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    json: Option<&serde_json::Value>,
+) -> Vec<Token> {
+    let mut out = Vec::new();
     let mut push = |value: String, name: &str| {
         // every value is a candidate: the caller keeps known values and id-like ones
         if !value.is_empty() {
-            out.push((value, Found::Header(String::new()), name.to_string()));
+            out.push(Token {
+                value,
+                found: Found::Header(String::new()),
+                name: name.to_string(),
+            });
         }
     };
-    let segs: Vec<&str> = req.path.split('/').collect();
+    let segs: Vec<&str> = path.split('/').collect();
     for (k, seg) in segs.iter().enumerate() {
         let name = if k > 0 { segs[k - 1] } else { "id" };
         push(
@@ -213,22 +300,23 @@ fn request_tokens(ex: &Exchange, out: &mut Vec<(String, Found, String)>) {
             if name.is_empty() { "id" } else { name },
         );
     }
-    if let Some(q) = &req.query {
+    if let Some(q) = query {
         for pair in q.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or(("id", pair));
             push(percent_decode(v), k);
         }
     }
-    for (name, value) in &req.headers {
-        if !SKIP_REQUEST_HEADERS.contains(&name.as_str()) {
-            push(value.clone(), name);
+    for (name, value) in headers {
+        if !SKIP_REQUEST_HEADERS.contains(&name) {
+            push(value.to_string(), name);
         }
     }
-    if let Some(json) = req.body.json() {
+    if let Some(json) = json {
         walk_json(json, &mut String::new(), "value", &mut |_, name, s| {
             push(s.to_string(), name)
         });
     }
+    out
 }
 
 fn percent_decode(s: &str) -> String {
@@ -250,7 +338,7 @@ fn walk_json(
             for (i, item) in items.iter().enumerate() {
                 let len = ptr.len();
                 ptr.push('/');
-                ptr.push_str(&i.to_string());
+                ptr.push_str(itoa::Buffer::new().format(i));
                 walk_json(item, ptr, key, f);
                 ptr.truncate(len);
             }
@@ -259,7 +347,11 @@ fn walk_json(
             for (k, item) in map {
                 let len = ptr.len();
                 ptr.push('/');
-                ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                if k.contains(['~', '/']) {
+                    ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                } else {
+                    ptr.push_str(k);
+                }
                 walk_json(item, ptr, k, f);
                 ptr.truncate(len);
             }

@@ -26,10 +26,9 @@
 //! - [`Bank::live_node`] reads a JSON body without allocating (no document is built, keys
 //!   and the node string are borrowed from the body when unescaped).
 
-use super::plan::{Plan, Step};
+use super::plan::{Plan, Session, Step};
 use crate::metrics::conversation::{self, Pointer};
 use crate::metrics::sse;
-use crate::trace;
 use rustc_hash::FxHashMap as HashMap;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -94,7 +93,12 @@ impl Bank {
             let nodes: Vec<Option<u32>> = session
                 .steps
                 .iter()
-                .map(|st| bank.recorded_node(&st.recorded))
+                // the plan read its recorded nodes at its own pointer: at another, none
+                .map(|st| {
+                    (plan.node_pointer == cfg.node_pointer)
+                        .then(|| bank.recorded_node(session, st))
+                        .flatten()
+                })
                 .collect();
             let mut infos = Vec::with_capacity(session.steps.len());
             let mut turn = 0u32;
@@ -144,19 +148,12 @@ impl Bank {
         id
     }
 
-    /// The node a recorded 2xx response names.
-    fn recorded_node(&mut self, ex: &trace::Exchange) -> Option<u32> {
-        let p = self.pointer.as_ref()?;
-        let res = ex.res.as_ref().filter(|r| r.status < 400)?;
-        let name = match res.body.json() {
-            Some(doc) => p.get(doc)?.as_str()?.to_string(),
-            None => {
-                let last = sse::parse_all(&res.body.to_bytes()).pop()?;
-                let doc: serde_json::Value = serde_json::from_str(&last.data).ok()?;
-                p.get(&doc)?.as_str()?.to_string()
-            }
-        };
-        Some(self.intern(&name))
+    /// The node a recorded 2xx response names (read when the plan was built).
+    fn recorded_node(&mut self, session: &Session, step: &Step) -> Option<u32> {
+        self.pointer.as_ref()?;
+        step.recorded.status().filter(|s| *s < 400)?;
+        let name = session.node(step.recorded.node()?);
+        Some(self.intern(name))
     }
 
     /// Whether no node has an answer (no node pointer in the recording, or no turns).
@@ -373,6 +370,7 @@ impl<'de> Visitor<'de> for Key<'_> {
 pub(crate) mod tests {
     use super::*;
     use crate::correlate::discover::tests::ex;
+    use crate::trace;
     use serde_json::json;
 
     /// A recorded session `key`: start at APK, then one turn per `(answer, node after)`,

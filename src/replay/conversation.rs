@@ -11,8 +11,8 @@
 //! agent's `done` state); every `Server-Timing` header;
 //! and, for SSE and `Transfer-Encoding: chunked` bodies, the chunk arrival times, cut into
 //! events by [`StreamScan`]. From the recorded twin: its status, its latency (`done_us`) and
-//! its JSON (for a recorded SSE body, again the last event's data, parsed once per recorded
-//! exchange and cached).
+//! the node its JSON named (for a recorded SSE body, the last event's data), read once when
+//! the plan was built ([`Twin`](super::plan::Twin)): nothing here grows with the recording.
 //!
 //! # Invariants
 //! - A request that got no response (connect, timeout) is not an observation: it has no
@@ -28,10 +28,8 @@ use crate::metrics::conversation::{
     self, Config, Ending, Exchange, IssuedIds, Json, Picked, Pointer, Recorded, Recorder,
     StreamScan,
 };
-use crate::metrics::{sse, Summary};
-use crate::trace;
+use crate::metrics::Summary;
 use rustc_hash::FxHashMap as HashMap;
-use serde_json::Value;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,8 +67,6 @@ pub struct Worker {
     scan: StreamScan,
     /// The live response's values at the recorder's pointers (reused).
     picked: Picked,
-    /// Recorded JSON of recorded SSE exchanges, by the exchange's address in the plan.
-    twins: HashMap<usize, Option<Rc<Value>>>,
 }
 
 impl Measure for Conversation {
@@ -83,7 +79,6 @@ impl Measure for Conversation {
             recorded_paths: HashMap::default(),
             scan: StreamScan::new(false),
             picked: Picked::default(),
-            twins: HashMap::default(),
         }
     }
 
@@ -99,13 +94,6 @@ impl Measure for Conversation {
 /// Named once: a `&str` name would be parsed and lower-cased on every lookup.
 const SERVER_TIMING: http::HeaderName = http::HeaderName::from_static("server-timing");
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 fn looks_like_json(body: &[u8]) -> bool {
     matches!(
         body.iter().find(|b| !b.is_ascii_whitespace()),
@@ -113,36 +101,14 @@ fn looks_like_json(body: &[u8]) -> bool {
     )
 }
 
-/// The recorded response's JSON: its body, or the last event of a recorded SSE body.
-fn recorded_json(res: &trace::Response) -> Option<Value> {
-    let sse = header(&res.headers, "content-type")
-        .is_some_and(|ct| StreamScan::is_sse_content_type(ct.as_bytes()));
-    if !sse {
-        return None;
-    }
-    let text = match &res.body.data {
-        trace::BodyData::Text(t) => t.as_bytes().to_vec(),
-        other => trace::Body {
-            data: other.clone(),
-            len: res.body.len,
-            truncated: res.body.truncated,
-        }
-        .to_bytes(),
-    };
-    let last = sse::parse_all(&text).pop()?;
-    serde_json::from_str(&last.data).ok()
-}
-
 impl Worker {
     /// A recorded session's path by the live rules: the node of its first 2xx response
     /// naming one, then of each 2xx turn response, in send order.
-    fn recorded_path(&mut self, s: &SessionInfo<'_>) -> (Rc<str>, u32) {
-        let cfg = self.rec.config().clone();
-        let Some(pointer) =
-            Pointer::parse(&cfg.node_pointer).filter(|_| !cfg.node_pointer.is_empty())
-        else {
+    fn recorded_path(&self, s: &SessionInfo<'_>) -> (Rc<str>, u32) {
+        let cfg = self.rec.config();
+        if cfg.node_pointer.is_empty() || Pointer::parse(&cfg.node_pointer).is_none() {
             return (Rc::from(""), 0);
-        };
+        }
         let mut path = String::new();
         let mut len = 0u32;
         for step in &s.session.steps {
@@ -153,14 +119,10 @@ impl Worker {
             if len > 0 && !is_turn {
                 continue;
             }
-            let Some(res) = step.recorded.res.as_ref().filter(|r| r.status < 400) else {
+            if step.recorded.status().is_none_or(|s| s >= 400) {
                 continue;
-            };
-            let twin = self.twin_json(&step.recorded);
-            let Some(doc) = res.body.json().or(twin.as_deref()) else {
-                continue;
-            };
-            if let Some(node) = pointer.get(doc).and_then(Value::as_str) {
+            }
+            if let Some(node) = step.recorded.node().map(|n| s.session.node(n)) {
                 if len > 0 {
                     path.push('→');
                 }
@@ -173,18 +135,6 @@ impl Worker {
             }
         }
         (Rc::from(path), len)
-    }
-
-    fn twin_json(&mut self, recorded: &trace::Exchange) -> Option<Rc<Value>> {
-        let res = recorded.res.as_ref()?;
-        if res.body.json().is_some() {
-            return None; // borrowed directly by the caller
-        }
-        let key = recorded as *const trace::Exchange as usize;
-        self.twins
-            .entry(key)
-            .or_insert_with(|| recorded_json(res).map(Rc::new))
-            .clone()
     }
 }
 
@@ -235,12 +185,12 @@ impl WorkerMeasure for Worker {
         }
 
         // the recorded twin
-        let twin = self.twin_json(r.recorded);
-        let recorded = r.recorded.res.as_ref().map(|res| Recorded {
-            status: res.status,
+        let recorded = r.recorded.status().map(|status| Recorded {
+            status,
             latency: Duration::from_micros(r.recorded.done_us),
-            json: res.body.json().or(twin.as_deref()).map(Json::Doc),
-            id: Some(r.recorded as *const trace::Exchange as usize),
+            json: None,
+            node: r.recorded.node().map(|n| r.session.node(n)),
+            id: None,
         });
 
         // live JSON: the stream's last event, or the body
@@ -285,37 +235,5 @@ impl WorkerMeasure for Worker {
 
     fn finish(self) -> Recorder {
         self.rec
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn res(ct: &str, body: trace::Body) -> trace::Response {
-        trace::Response {
-            status: 200,
-            headers: vec![("content-type".into(), ct.into())],
-            body,
-            chunks: vec![],
-        }
-    }
-
-    #[test]
-    fn recorded_sse_twin_reads_the_last_event() {
-        let text = "data: {\"token\":\"Hi\"}\n\nevent: done\ndata: {\"current_node\":\"CI\"}\n\n";
-        let r = res(
-            "text/event-stream",
-            trace::Body::from_bytes(text.as_bytes(), text.len() as u64),
-        );
-        assert_eq!(recorded_json(&r).unwrap()["current_node"], "CI");
-        let cut = "data: {\"current_node\":\"CI\"}";
-        let r = res(
-            "text/event-stream",
-            trace::Body::from_bytes(cut.as_bytes(), cut.len() as u64),
-        );
-        assert_eq!(recorded_json(&r), None, "a cut stream has no last event");
-        let j = res("application/json", trace::Body::from_bytes(b"{}", 2));
-        assert_eq!(recorded_json(&j), None);
     }
 }

@@ -18,9 +18,8 @@
 //! - A request re-synchronised from the answer bank is shown with the recorded exchange it
 //!   was taken from (another recorded session's): `step` is its index there.
 
-use super::plan::{Route, Session, Var};
+use super::plan::{Route, Session, Twin, Var};
 use crate::metrics::{Failure, Summary};
-use crate::trace::Exchange;
 use http::HeaderMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -37,8 +36,9 @@ pub struct Live<'a> {
     /// Endpoint name, `POST /session/continue`.
     pub endpoint: &'a str,
     pub route: u32,
-    /// The recorded exchange this request replays.
-    pub recorded: &'a Exchange,
+    /// What the plan kept of the recorded exchange this request replays (its node name:
+    /// `session.node(n)`, also for a bank step of another session: the list is the plan's).
+    pub recorded: &'a Twin,
     pub sent: Instant,
     /// Send → response head.
     pub ttfb: Option<Duration>,

@@ -40,6 +40,7 @@ pub mod conversation;
 pub mod follow;
 pub mod hook;
 pub mod limits;
+mod load;
 pub mod plan;
 pub mod rewrite;
 mod run;

@@ -133,7 +133,7 @@ fn exchange(r: &Live<'_>, (start, wall): (Instant, DateTime<Utc>)) -> Exchange {
         Err(_) => (
             step.path.clone(),
             step.query.clone(),
-            step.headers.clone(),
+            step.headers.to_vec(),
             step.body.clone(),
         ),
     };

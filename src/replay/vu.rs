@@ -520,13 +520,7 @@ mod tests {
                 let tls = crate::tls::client_config(None).unwrap();
                 let cc = ClientConfig::new("http://127.0.0.1:1", Duration::from_secs(1), &[], tls);
                 let client = Client::new(Arc::new(cc.unwrap()));
-                let s = Session {
-                    key: String::new(),
-                    index: 0,
-                    start: Duration::ZERO,
-                    steps: vec![],
-                    vars: vec![],
-                };
+                let s = Session::default();
                 let f = run_session(&w, &client, 0, &s, Instant::now(), &w.stop);
                 let size = std::mem::size_of_val(&f);
                 assert!(size <= 1024, "a session's future is {size} bytes");

@@ -261,6 +261,7 @@ mod tests {
                         status: 200,
                         latency: Duration::from_millis(900),
                         json: Some((&recorded).into()),
+                        node: None,
                         id: None,
                     }),
                 },

@@ -268,6 +268,56 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// The next exchange as `fast` reads it from its line, or — when `fast` declines (a
+    /// line it does not read, an exchange line not written as reprise writes them) — as
+    /// `full` makes it from the parsed [`Exchange`]. What a line must be, what ends
+    /// iteration and what is counted are the iterator's rules: `fast` may only accept a
+    /// line the iterator would yield as an exchange. For readers that keep a few fields of
+    /// each exchange (a replay plan) without building the whole of it.
+    pub fn next_with<T>(
+        &mut self,
+        fast: &mut dyn FnMut(&[u8]) -> Option<T>,
+        full: &mut dyn FnMut(Exchange) -> T,
+    ) -> Option<Result<T, Error>> {
+        while !self.done {
+            let Some((a, b)) = self.take_line() else {
+                match self.read_frame() {
+                    Ok(true) => continue,
+                    Ok(false) => self.done = true,
+                    Err(Fault::Damaged) => self.tear(FRAME_DAMAGED, false),
+                    Err(Fault::Io(source)) => {
+                        self.done = true;
+                        return Some(Err(Error::Io {
+                            path: self.path.clone(),
+                            source,
+                        }));
+                    }
+                }
+                continue;
+            };
+            let line = &self.frame[a..b];
+            if line.starts_with(br#"{"kind":"exchange","#) {
+                if let Some(t) = fast(line) {
+                    self.integrity.exchanges += 1;
+                    return Some(Ok(t));
+                }
+            }
+            match classify(line) {
+                Record::Line(Line::Exchange(exchange)) => {
+                    self.integrity.exchanges += 1;
+                    return Some(Ok(full(exchange)));
+                }
+                Record::Line(Line::Footer(footer)) => self.integrity.footer = Some(footer),
+                Record::Unknown => self.integrity.skipped += 1,
+                Record::Line(Line::Header(_)) => self.tear(SECOND_HEADER, true),
+                Record::Damaged => self.tear(NOT_A_RECORD, true),
+            }
+        }
+        None
+    }
+}
+
 impl Iterator for Reader {
     /// An I/O error reading the file; a damaged tail is reported by `integrity` instead.
     type Item = Result<Exchange, Error>;

@@ -184,6 +184,9 @@ pub struct Recorded<'a> {
     /// Send → last byte, as recorded.
     pub latency: Duration,
     pub json: Option<Json<'a>>,
+    /// The node it named, when the caller read it already (a replay plan keeps only
+    /// that): then `json` and `id` are not looked at.
+    pub node: Option<&'a str>,
     /// A stable identity of this recorded response (its address in the replay's plan), when
     /// it has one: the recorder then reads its node once and remembers it, instead of
     /// looking into a cold recorded document at every replay of it.
@@ -353,6 +356,9 @@ impl Recorder {
     /// The node of a recorded twin, remembered by its id. Interned ids are stable and a
     /// name past the cap stays [`OTHER`], so a remembered id equals a fresh lookup.
     fn twin_node(&mut self, rec: &Recorded<'_>) -> Option<u32> {
+        if let Some(node) = rec.node {
+            return Some(self.nodes.intern_capped(node, MAX_NODES));
+        }
         let Some(id) = rec.id else {
             return self.node_of(rec.json);
         };

@@ -43,6 +43,7 @@ fn twin(endpoint: &'static str, live_node: &str, rec: &str, rec_ms: u64) -> Exch
             status: 200,
             latency: ms(rec_ms),
             json: Some(node(rec, "recorded-t").into()),
+            node: None,
             id: None,
         }),
     }
