@@ -221,6 +221,11 @@ pub struct ReplayArgs {
     /// Seed of the session order of closed users [default: 1].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Closed users play sessions back to back (a seeded round robin over all sessions)
+    /// instead of replaying recorded clients whole, with the recorded pause between a
+    /// client's sessions.
+    #[arg(long)]
+    pub back_to_back: bool,
     /// Header added to every request, replacing a recorded one of the same name ('K: V');
     /// repeatable. Use it for credentials, which recordings hold redacted.
     #[arg(long = "header", value_name = "K: V")]

@@ -85,6 +85,9 @@ pub struct Settings {
     /// Per-request timeout.
     pub timeout: Option<Duration>,
     pub seed: Option<u64>,
+    /// Closed users play sessions back to back instead of whole recorded clients with
+    /// their pauses between sessions (`back_to_back`).
+    pub back_to_back: Option<bool>,
     /// Threshold expressions (`p95 < 5s`), parsed by `report::Thresholds`.
     pub thresholds: Vec<String>,
     /// Extra JSON pointers whose response values are session correlations (`/thread_id`).
@@ -142,6 +145,7 @@ impl Settings {
             speed: pick(&flags.speed, &self.speed),
             timeout: pick(&flags.timeout, &self.timeout),
             seed: pick(&flags.seed, &self.seed),
+            back_to_back: pick(&flags.back_to_back, &self.back_to_back),
             thresholds: union(&self.thresholds, &flags.thresholds),
             correlation: union(&self.correlation, &flags.correlation),
             node_pointer: pick(&flags.node_pointer, &self.node_pointer),
@@ -173,6 +177,7 @@ const TOP_KEYS: &[&str] = &[
     "speed",
     "timeout",
     "seed",
+    "back_to_back",
     "thresholds",
     "correlation",
     "metrics",
@@ -213,6 +218,7 @@ impl Profile {
             speed: v.positive(&table, "speed")?,
             timeout: v.duration(&table, "timeout")?,
             seed: v.seed(&table)?,
+            back_to_back: v.boolean(&table, "back_to_back")?,
             thresholds: v.strings(&table, "thresholds", "")?,
             on_divergence: v.string(&table, "on_divergence", "")?,
             ..Settings::default()
@@ -341,6 +347,17 @@ impl Validator<'_> {
             Some(other) => Err(self.bad(
                 "seed",
                 &format!("must be a whole number ≥ 0, found {}", shown(other)),
+            )),
+        }
+    }
+
+    fn boolean(&self, t: &toml::Table, key: &str) -> Result<Option<bool>, Error> {
+        match t.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.bad(
+                key,
+                &format!("must be true or false, found {}", shown(other)),
             )),
         }
     }
@@ -536,6 +553,7 @@ mod tests {
             speed = 2.5
             timeout = 60
             seed = 7
+            back_to_back = true
             thresholds = ["error_rate < 0.1%", "p95 < 5s"]
             [correlation]
             pointers = ["/thread_id", "/session/id"]
@@ -558,6 +576,7 @@ mod tests {
         assert_eq!(s.on_divergence.as_deref(), Some("end"));
         assert_eq!(s.speed, Some(2.5));
         assert_eq!(s.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(s.back_to_back, Some(true));
         assert_eq!(s.seed, Some(7));
         assert_eq!(s.thresholds, ["error_rate < 0.1%", "p95 < 5s"]);
         assert_eq!(s.correlation, ["/thread_id", "/session/id"]);
@@ -601,6 +620,7 @@ mod tests {
             ("run_time = \"0s\"", "`run_time` must be a duration"),
             ("timeout = true", "`timeout` must be a duration such as \"30s\", \"5m\", \"1h 30m\" or a number of seconds, found true"),
             ("timing = \"fast\"", "`timing` must be \"think\" or \"schedule\", found \"fast\""),
+            ("back_to_back = 1", "`back_to_back` must be true or false, found 1"),
             ("on_divergence = \"skip\"", "`on_divergence` must be \"continue\", \"resync\" or \"end\", found \"skip\""),
             ("on_divergence = 1", "`on_divergence` must be a string, found an integer"),
             ("thresholds = \"p95 < 5s\"", "`thresholds` must be a list of strings, found a string"),

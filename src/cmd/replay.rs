@@ -370,6 +370,7 @@ fn flag_settings(args: &ReplayArgs) -> anyhow::Result<Settings> {
         speed: args.speed,
         timeout: args.timeout,
         seed: args.seed,
+        back_to_back: args.back_to_back.then_some(true),
         on_divergence: args.on_divergence.clone(),
         thresholds: args.thresholds.clone(),
         headers: args
@@ -417,6 +418,7 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
         bail!("--timeout must be more than 0");
     }
     c.seed = s.seed.unwrap_or(1);
+    c.back_to_back = s.back_to_back.unwrap_or(false);
     c.headers = s
         .headers
         .iter()

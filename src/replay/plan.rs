@@ -12,11 +12,20 @@
 //! recorded connection becomes one session, so traffic without session ids still replays
 //! with its own ordering and timing.
 //!
+//! Sessions are also grouped into recorded **clients** (the `conn` of a session's first
+//! exchange, per recording): a client's sessions in start order, each with its recorded
+//! **pause** since the previous one's last completion, so a closed user can replay a client
+//! whole ([`super::walk`]). Every recorded pause is also kept, sorted, as the distribution
+//! drawn from for a session with no recorded predecessor.
+//!
 //! # Invariants
 //! - Steps of a session are in recorded send order; `dep < index` whenever `dep` is set.
 //! - Every `uses` entry names a variable whose producing step (if any) comes earlier.
 //! - Sessions are ordered by their recorded start; `span` is the last session start;
 //!   `sessions[i].index == i`.
+//! - Every session is in exactly one of `clients`, whose lists are in start order;
+//!   `sessions[i].pause` is `None` exactly for the first session of its client;
+//!   `pauses` holds every `Some` pause, ascending.
 
 use super::follow::Follow;
 use crate::correlate::{discover, template};
@@ -99,6 +108,11 @@ pub struct Session {
     pub start: Duration,
     pub steps: Vec<Step>,
     pub vars: Vec<Var>,
+    /// Index of its recorded client in [`Plan::clients`].
+    pub client: u32,
+    /// Recorded time from the previous session of its client's last completion to this
+    /// session's first send (zero when they overlapped); `None` for a client's first.
+    pub pause: Option<Duration>,
 }
 
 /// Everything a replay needs, built once.
@@ -113,6 +127,10 @@ pub struct Plan {
     /// How users follow a live agent that leaves the recorded conversation (the answer
     /// bank and the `--on-divergence` policy); `None`: they keep to the recording.
     pub follow: Option<Arc<Follow>>,
+    /// The recorded clients: each one's sessions (indices into `sessions`), in start order.
+    pub clients: Vec<Vec<u32>>,
+    /// Every recorded pause between two sessions of one client, ascending.
+    pub pauses: Vec<Duration>,
 }
 
 const SKIP_HEADERS: &[&str] = &[
@@ -161,18 +179,48 @@ impl Builder {
     pub fn finish(self) -> Plan {
         let mut routes: Vec<Route> = Vec::new();
         let mut route_ids: HashMap<String, RouteId> = HashMap::new();
-        let mut sessions: Vec<Session> = self
+        // each session with its client (recording, conn of its first exchange) and end
+        let mut built: Vec<(Session, (u32, u64), Duration)> = self
             .groups
             .into_iter()
-            .map(|((_, key), mut exs)| {
+            .map(|((source, key), mut exs)| {
                 exs.sort_by_key(|e| (e.t_us, e.id));
-                session(key, exs, &self.declared, &mut routes, &mut route_ids)
+                let conn = exs.first().map_or(0, |e| e.conn);
+                let end = exs.iter().map(|e| e.t_us.saturating_add(e.done_us)).max();
+                let end = Duration::from_micros(end.unwrap_or(0));
+                let s = session(key, exs, &self.declared, &mut routes, &mut route_ids);
+                (s, (source, conn), end)
             })
             .collect();
-        sessions.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
-        for (i, s) in sessions.iter_mut().enumerate() {
+        built.sort_by(|a, b| {
+            a.0.start
+                .cmp(&b.0.start)
+                .then_with(|| a.0.key.cmp(&b.0.key))
+        });
+        let mut clients: Vec<Vec<u32>> = Vec::new();
+        let mut client_ids: HashMap<(u32, u64), (u32, Duration)> = HashMap::new();
+        let mut pauses = Vec::new();
+        let mut sessions = Vec::with_capacity(built.len());
+        for (i, (mut s, client, end)) in built.into_iter().enumerate() {
             s.index = i as u32;
+            match client_ids.get_mut(&client) {
+                Some((c, prev_end)) => {
+                    let pause = s.start.saturating_sub(*prev_end);
+                    s.client = *c;
+                    s.pause = Some(pause);
+                    pauses.push(pause);
+                    clients[*c as usize].push(s.index);
+                    *prev_end = (*prev_end).max(end);
+                }
+                None => {
+                    s.client = clients.len() as u32;
+                    client_ids.insert(client, (s.client, end));
+                    clients.push(vec![s.index]);
+                }
+            }
+            sessions.push(s);
         }
+        pauses.sort();
         let span = sessions.iter().map(|s| s.start).max().unwrap_or_default();
         Plan {
             routes,
@@ -180,6 +228,8 @@ impl Builder {
             span,
             exchanges: self.exchanges,
             follow: None,
+            clients,
+            pauses,
         }
     }
 }
@@ -328,6 +378,8 @@ fn session(
         start: Duration::from_micros(start_us),
         steps,
         vars,
+        client: 0,
+        pause: None,
     }
 }
 
@@ -431,5 +483,42 @@ mod tests {
         assert_eq!(plan.sessions[1].steps.len(), 2);
         assert_eq!(plan.span, Duration::from_millis(500));
         assert_eq!(plan.exchanges, 3);
+    }
+
+    #[test]
+    fn sessions_of_one_connection_are_one_client_with_their_pauses() {
+        let one = |id, session: &str, conn, t, done| {
+            let mut e = ex(id, t, done, "GET", "/x", json!(null), json!({}));
+            e.session = Some(session.into());
+            e.conn = conn;
+            e
+        };
+        let plan = Plan::from_exchanges(vec![
+            // client 1: a (0–100, 200–500 ms), pause 1500 ms, b (2000–2100), pause 0, c
+            one(1, "a", 1, 0, 100),
+            one(2, "a", 1, 200, 300),
+            one(3, "b", 1, 2000, 100),
+            one(4, "c", 1, 2100, 10),
+            // client 2: d alone
+            one(5, "d", 2, 50, 10),
+        ]);
+        let keys: Vec<_> = plan.sessions.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, vec!["a", "d", "b", "c"]);
+        assert_eq!(plan.clients, vec![vec![0, 2, 3], vec![1]]);
+        let pauses: Vec<_> = plan.sessions.iter().map(|s| s.pause).collect();
+        assert_eq!(
+            pauses,
+            vec![
+                None,
+                None,
+                Some(Duration::from_millis(1500)),
+                Some(Duration::ZERO)
+            ]
+        );
+        assert_eq!(
+            plan.pauses,
+            vec![Duration::ZERO, Duration::from_millis(1500)]
+        );
+        assert_eq!(plan.sessions[1].client, 1);
     }
 }
