@@ -206,7 +206,7 @@ pub struct ReplayArgs {
     /// think: send at live completion of the dependency + gap/speed; schedule: at session
     /// start + recorded offset/speed (latency also from the intended send) [default: think].
     #[arg(long, value_enum)]
-    pub timing: Option<TimingArg>,
+    pub timing: Option<crate::timing::Timing>,
     /// Stop the run after this long (e.g. 30s, 5m). Without it, closed users replay the
     /// recording once between them and open runs end when every arrival finished.
     #[arg(long, value_parser = parse_duration)]
@@ -277,12 +277,6 @@ pub struct ReplayArgs {
     /// (exit 1; error_rate, success_rate, failures, requests or rps).
     #[arg(long, value_name = "EXPR")]
     pub abort_on: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TimingArg {
-    Think,
-    Schedule,
 }
 
 // ---------------------------------------------------------------- capacity
@@ -361,7 +355,7 @@ pub struct CapacityArgs {
     pub speed: f64,
     /// think or schedule, as for replay.
     #[arg(long, value_enum, default_value = "think")]
-    pub timing: TimingArg,
+    pub timing: crate::timing::Timing,
     /// Per-request timeout.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -1,8 +1,9 @@
 //! Profile files (`profiles/*.toml`): a named scenario — load shape, pacing, expected results
 //! as thresholds, and what to measure — that flags can override.
 //!
-//! Uses nothing else of ours: thresholds stay strings here and are parsed by the command
-//! layer (`report::Thresholds`), so a bad threshold is reported with its column there.
+//! Uses nothing else of ours but [`Timing`] (`crate::timing`): thresholds stay strings here
+//! and are parsed by the command layer (`report::Thresholds`), so a bad threshold is
+//! reported with its column there.
 //!
 //! # Invariants
 //! - Validation is strict and complete at load time: an unknown key or a bad value is an
@@ -50,23 +51,7 @@ pub enum Error {
     },
 }
 
-/// How sends are timed (see DESIGN "Timing model").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timing {
-    /// Closed loop: send at the dependency's live completion + think gap / speed.
-    Think,
-    /// Open loop: send at session start + recorded offset / speed.
-    Schedule,
-}
-
-impl Timing {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Timing::Think => "think",
-            Timing::Schedule => "schedule",
-        }
-    }
-}
+pub use crate::timing::Timing;
 
 /// Every setting a profile (or a flag) can give; `None` / empty when not given.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -401,12 +386,19 @@ impl Validator<'_> {
     fn timing(&self, t: &toml::Table) -> Result<Option<Timing>, Error> {
         match t.get("timing") {
             None => Ok(None),
-            Some(toml::Value::String(s)) if s == "think" => Ok(Some(Timing::Think)),
-            Some(toml::Value::String(s)) if s == "schedule" => Ok(Some(Timing::Schedule)),
-            Some(other) => Err(self.bad(
-                "timing",
-                &format!("must be \"think\" or \"schedule\", found {}", shown(other)),
-            )),
+            Some(toml::Value::String(s)) if Timing::from_name(s).is_some() => {
+                Ok(Timing::from_name(s))
+            }
+            Some(other) => {
+                let names: Vec<String> = Timing::ALL
+                    .iter()
+                    .map(|t| format!("\"{}\"", t.name()))
+                    .collect();
+                Err(self.bad(
+                    "timing",
+                    &format!("must be {}, found {}", names.join(" or "), shown(other)),
+                ))
+            }
         }
     }
 

@@ -57,6 +57,7 @@ pub use hook::{Measure, NoMeasure, WorkerMeasure};
 pub use plan::{Plan, RouteId};
 pub use run::{run, run_with, Progress};
 
+pub use crate::timing::Timing;
 use http::{HeaderName, HeaderValue};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -92,26 +93,6 @@ impl Speed {
 impl Default for Speed {
     fn default() -> Self {
         Speed(1.0)
-    }
-}
-
-/// When each request is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Timing {
-    /// Live completion of the dependency + recorded gap / speed (closed loop).
-    #[default]
-    Think,
-    /// Live session start + recorded offset / speed (open loop, latency also from the
-    /// intended send).
-    Schedule,
-}
-
-impl Timing {
-    pub fn name(self) -> &'static str {
-        match self {
-            Timing::Think => "think",
-            Timing::Schedule => "schedule",
-        }
     }
 }
 
