@@ -215,6 +215,9 @@ pub mod kind {
     pub const TIMEOUT: &str = "timeout";
     /// The connection broke mid-exchange (reset, closed early).
     pub const IO: &str = "io";
+    /// The response was not valid HTTP/1.1 (a malformed head, content-length or chunk, a
+    /// line past its size bound).
+    pub const PROTOCOL: &str = "protocol";
     /// A 4xx/5xx status; the detail is the code.
     pub const STATUS: &str = "status";
     /// A request needed a value its virtual user never received.
