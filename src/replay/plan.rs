@@ -16,7 +16,9 @@
 //! exchange, per recording): a client's sessions in start order, each with its recorded
 //! **pause** since the previous one's last completion, so a closed user can replay a client
 //! whole ([`super::walk`]). Every recorded pause is also kept, sorted, as the distribution
-//! drawn from for a session with no recorded predecessor.
+//! drawn from for a session with no recorded predecessor, and each client's idle **tail**
+//! (its last completion → the end of its recording), a lower bound of the pause that
+//! would have followed.
 //!
 //! # Invariants
 //! - Steps of a session are in recorded send order; `dep < index` whenever `dep` is set.
@@ -131,6 +133,10 @@ pub struct Plan {
     pub clients: Vec<Vec<u32>>,
     /// Every recorded pause between two sessions of one client, ascending.
     pub pauses: Vec<Duration>,
+    /// Per client (parallel to `clients`): its recorded idle tail, from its last
+    /// completion to the last completion of its recording. Its next pause, had the
+    /// recording gone on, was at least this long.
+    pub tails: Vec<Duration>,
 }
 
 const SKIP_HEADERS: &[&str] = &[
@@ -197,6 +203,12 @@ impl Builder {
                 .cmp(&b.0.start)
                 .then_with(|| a.0.key.cmp(&b.0.key))
         });
+        let mut recording_end: HashMap<u32, Duration> = HashMap::new();
+        for (_, (source, _), end) in &built {
+            let e = recording_end.entry(*source).or_default();
+            *e = (*e).max(*end);
+        }
+        let mut client_of: Vec<(u32, u64)> = Vec::new();
         let mut clients: Vec<Vec<u32>> = Vec::new();
         let mut client_ids: HashMap<(u32, u64), (u32, Duration)> = HashMap::new();
         let mut pauses = Vec::new();
@@ -216,11 +228,21 @@ impl Builder {
                     s.client = clients.len() as u32;
                     client_ids.insert(client, (s.client, end));
                     clients.push(vec![s.index]);
+                    client_of.push(client);
                 }
             }
             sessions.push(s);
         }
         pauses.sort();
+        let tails = client_of
+            .iter()
+            .map(|c| {
+                let end = client_ids.get(c).map_or(Duration::ZERO, |&(_, e)| e);
+                recording_end
+                    .get(&c.0)
+                    .map_or(Duration::ZERO, |r| r.saturating_sub(end))
+            })
+            .collect();
         let span = sessions.iter().map(|s| s.start).max().unwrap_or_default();
         Plan {
             routes,
@@ -230,6 +252,7 @@ impl Builder {
             follow: None,
             clients,
             pauses,
+            tails,
         }
     }
 }
@@ -520,5 +543,10 @@ mod tests {
             vec![Duration::ZERO, Duration::from_millis(1500)]
         );
         assert_eq!(plan.sessions[1].client, 1);
+        // the recording ends with c (2100 + 10 ms): client 2 was idle from 60 ms on
+        assert_eq!(
+            plan.tails,
+            vec![Duration::ZERO, Duration::from_millis(2050)]
+        );
     }
 }

@@ -5,8 +5,13 @@
 //! recorded order, each after its recorded pause (the previous session's last completion →
 //! its first send). The first session of a client has no recorded predecessor: when the
 //! user comes to it after another client, its pause is drawn from the recording's
-//! inter-session pauses ([`Plan::pauses`]); a user's very first session starts when the
-//! user does. So a closed run at the recorded number of clients sends at the recorded rate.
+//! inter-session pauses ([`Plan::pauses`]) — among those at least as long as the previous
+//! client's idle tail ([`Plan::tails`]: that client was still idle when its recording
+//! ended, so its next pause was at least that long; none so long: the tail itself). A
+//! user's very first session starts when the user does. So a closed run at the recorded
+//! number of clients, for the recorded duration, sends at the recorded rate and starts the
+//! recorded sessions: a user whose client's last session was cut by the end of the
+//! recording does not start an extra one early.
 //!
 //! `--back-to-back` ([`Lineup::Sessions`]) walks the sessions instead, `order[(u + k·round)
 //! % sessions]`, each started as soon as the previous one ended.
@@ -132,13 +137,15 @@ impl<'a> Walk<'a> {
         Some(((self.user + self.k * self.round) % len) as usize)
     }
 
-    /// A pause drawn from the recording's inter-session pauses (zero when it has none).
-    fn draw(&mut self) -> Duration {
+    /// A pause drawn from the recording's inter-session pauses of at least `floor` (`floor`
+    /// when there is none so long).
+    fn draw(&mut self, floor: Duration) -> Duration {
         let p = &self.plan.pauses;
-        if p.is_empty() {
-            Duration::ZERO
+        let from = p.partition_point(|&d| d < floor);
+        if from == p.len() {
+            floor
         } else {
-            p[self.rng.gen_range(0..p.len())]
+            p[self.rng.gen_range(from..p.len())]
         }
     }
 }
@@ -162,11 +169,15 @@ impl Iterator for Walk<'_> {
                         self.client = Some((c, pos + 1));
                         let pause = match self.plan.sessions[s as usize].pause {
                             Some(p) => Pause::Recorded(p),
-                            None => Pause::Drawn(self.draw()),
+                            None => Pause::Drawn(self.draw(Duration::ZERO)),
                         };
                         return Some((s as usize, pause));
                     }
                 }
+                let tail = match self.client {
+                    Some((prev, _)) => self.plan.tails.get(prev as usize).copied(),
+                    None => None,
+                };
                 let slot = self.slot()?;
                 self.k += 1;
                 let c = order[slot];
@@ -175,7 +186,7 @@ impl Iterator for Walk<'_> {
                 let pause = if first {
                     Pause::None
                 } else {
-                    Pause::Drawn(self.draw())
+                    Pause::Drawn(self.draw(tail.unwrap_or_default()))
                 };
                 Some((s as usize, pause))
             }
@@ -189,8 +200,8 @@ mod tests {
     use crate::correlate::discover::tests::ex;
     use serde_json::json;
 
-    /// Client 1: sessions a (0–100 ms) and b (1100 ms, pause 1 s); client 2: c, then d
-    /// after 3 s.
+    /// Client 1: sessions a (0–100 ms) and b (1100 ms, pause 1 s), then idle for the last
+    /// 2,050 ms of the recording; client 2: c, then d after 3 s, the recording's last.
     fn plan() -> Plan {
         let one = |id, session: &str, conn, t| {
             let mut e = ex(id, t, 100, "GET", "/x", json!(null), json!({}));
@@ -219,6 +230,10 @@ mod tests {
             plan.pauses,
             vec![Duration::from_secs(1), Duration::from_secs(3)]
         );
+        assert_eq!(
+            plan.tails,
+            vec![Duration::from_millis(2050), Duration::ZERO]
+        );
         let lineup = Lineup::Clients {
             order: vec![0, 1],
             seed: 1,
@@ -231,15 +246,15 @@ mod tests {
             "the first session starts at once"
         );
         assert_eq!(got[1], ("b".into(), Pause::Recorded(s(1))));
-        // the next client's first session has no recorded predecessor: drawn
-        assert_eq!(got[2].0, "c");
-        assert!(
-            matches!(got[2].1, Pause::Drawn(d) if d == s(1) || d == s(3)),
-            "{got:?}"
-        );
+        // the next client's first session has no recorded predecessor: drawn, at least
+        // as long as client 1 was idle at the end of the recording (2,050 ms): 3 s
+        assert_eq!(got[2], ("c".into(), Pause::Drawn(s(3))));
         assert_eq!(got[3], ("d".into(), Pause::Recorded(s(3))));
         assert_eq!(got[4].0, "a", "round robin over the clients");
-        assert!(matches!(got[4].1, Pause::Drawn(_)));
+        assert!(
+            matches!(got[4].1, Pause::Drawn(d) if d == s(1) || d == s(3)),
+            "{got:?}"
+        );
     }
 
     #[test]
