@@ -6,8 +6,10 @@
 //! its first send). The first session of a client has no recorded predecessor: when the
 //! user comes to it after another client, its pause is drawn from the recording's
 //! inter-session pauses ([`Plan::pauses`]) — among those at least as long as the previous
-//! client's idle tail ([`Plan::tails`]: that client was still idle when its recording
-//! ended, so its next pause was at least that long; none so long: the tail itself). A
+//! client's idle tail ([`Plan::tails`]) when that tail is no longer than the longest
+//! recorded pause: that client was then still pausing when its recording ended, so its
+//! next pause was at least that long. A longer tail means the client had gone (its
+//! connection closed, one connection per session): the draw is then over every pause. A
 //! user's very first session starts when the user does. So a closed run at the recorded
 //! number of clients, for the recorded duration, sends at the recorded rate and starts the
 //! recorded sessions: a user whose client's last session was cut by the end of the
@@ -137,16 +139,21 @@ impl<'a> Walk<'a> {
         Some(((self.user + self.k * self.round) % len) as usize)
     }
 
-    /// A pause drawn from the recording's inter-session pauses of at least `floor` (`floor`
-    /// when there is none so long).
-    fn draw(&mut self, floor: Duration) -> Duration {
+    /// A pause drawn from the recording's inter-session pauses, of at least `tail` when
+    /// some recorded pause is that long (else from all of them); zero when none was
+    /// recorded.
+    fn draw(&mut self, tail: Duration) -> Duration {
         let p = &self.plan.pauses;
-        let from = p.partition_point(|&d| d < floor);
-        if from == p.len() {
-            floor
+        let Some(&longest) = p.last() else {
+            return Duration::ZERO;
+        };
+        let floor = if tail <= longest {
+            tail
         } else {
-            p[self.rng.gen_range(from..p.len())]
-        }
+            Duration::ZERO
+        };
+        let from = p.partition_point(|&d| d < floor);
+        p[self.rng.gen_range(from..p.len())]
     }
 }
 
@@ -255,6 +262,38 @@ mod tests {
             matches!(got[4].1, Pause::Drawn(d) if d == s(1) || d == s(3)),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn a_client_gone_long_before_the_end_does_not_hold_its_user() {
+        // plan() plus client 3: one session at 0–100 ms, then gone for 3,150 ms, longer
+        // than any recorded pause: the next pause is drawn from all of them
+        let mut exchanges: Vec<_> = plan()
+            .sessions
+            .iter()
+            .flat_map(|s| s.steps.iter().map(|st| (*st.recorded).clone()))
+            .collect();
+        let mut e = ex(9, 0, 100, "GET", "/x", json!(null), json!({}));
+        e.session = Some("e".into());
+        e.conn = 3;
+        exchanges.push(e);
+        let plan = Plan::from_exchanges(exchanges);
+        let gone = plan.sessions.iter().position(|s| s.key == "e").unwrap();
+        let c = plan.sessions[gone].client;
+        assert_eq!(plan.tails[c as usize], Duration::from_millis(3150));
+        let lineup = Lineup::Clients {
+            order: vec![c, 0],
+            seed: 1,
+        };
+        let drawn: Vec<Duration> = (0..40u64)
+            .map(|u| {
+                let mut w = Walk::new(&plan, &lineup, 0, 1, None);
+                w.rng = rand_chacha::ChaCha8Rng::seed_from_u64(u);
+                w.nth(1).unwrap().1.duration()
+            })
+            .collect();
+        assert!(drawn.contains(&Duration::from_secs(1)), "{drawn:?}");
+        assert!(drawn.iter().all(|d| plan.pauses.contains(d)), "{drawn:?}");
     }
 
     #[test]
