@@ -3,9 +3,11 @@
 # clients sent? The seed's Locust students (bench/locust/students.py: sessions back to back,
 # 1–3 s think before every request but a user's first, so also between sessions) run
 # against `reprise mock` through `reprise record`; the recording is then replayed at the
-# same users, spawn rate and duration against a fresh mock — with users kept whole (the
-# default) and with --back-to-back — and both request rates and session counts are printed
-# with their ratios (target: within ±3 %). Writes reports/bench/client_fidelity.json.
+# same users and spawn rate against a fresh mock, for the recording's span (its first send
+# to its last completion: Locust's run time also counts its own start-up, before the first
+# request) — with users kept whole (the default) and with --back-to-back — and both
+# request rates and session counts are printed with their ratios (target: within ±3 %).
+# Rates are over that same span on both sides. Writes reports/bench/client_fidelity.json.
 #
 # Env: USERS (30), DURATION (s, 60), LATENCY_MS (fixed mock latency per agent turn, 200),
 # BACK_TO_BACK (1: also replay --back-to-back), NO_BUILD=1.
@@ -45,15 +47,16 @@ kill -INT "$MOCK_PID" 2>/dev/null || true
 [ -s "$TRACE" ] || { tail -20 "$BENCH_TMP/record.out" "$BENCH_TMP/locust.out" >&2; die "no recording"; }
 "$REPRISE" inspect "$TRACE" --json >"$BENCH_TMP/inspect.json" 2>"$BENCH_TMP/inspect.err" \
   || { cat "$BENCH_TMP/inspect.err" >&2; die "inspect failed"; }
+SPAN_MS="$(json_get "$BENCH_TMP/inspect.json" 'int(d["span"]["seconds"] * 1000)')"
 
 # 2. the replays, each against a fresh mock
 replay() {
   local name="$1"
   shift
   start_mock "$LATENCY_MS"
-  log "replay ($name): $USERS users for ${DURATION}s"
+  log "replay ($name): $USERS users for the recorded span, ${SPAN_MS} ms"
   timeout $((DURATION + 90)) "$REPRISE" replay "$TRACE" --target "http://127.0.0.1:$MOCK_PORT" \
-    --users "$USERS" --spawn-rate "$USERS" --duration "${DURATION}s" --report "$BENCH_TMP/$name" \
+    --users "$USERS" --spawn-rate "$USERS" --duration "${SPAN_MS}ms" --report "$BENCH_TMP/$name" \
     "$@" >"$BENCH_TMP/$name.out" 2>"$BENCH_TMP/$name.err" || true
   kill -INT "$MOCK_PID" 2>/dev/null || true
   [ -f "$BENCH_TMP/$name/summary.json" ] || { tail -20 "$BENCH_TMP/$name.err" >&2; die "replay $name wrote no summary"; }
@@ -65,9 +68,9 @@ fi
 
 "$PY" - "$BENCH_TMP" "$OUT_DIR/client_fidelity.json" "$USERS" "$DURATION" "$LATENCY_MS" "$LOADAVG" <<'EOF'
 import csv, datetime, json, os, sys
-tmp, out, users, duration, latency_ms, loadavg = sys.argv[1:7]
-duration = float(duration)
+tmp, out, users, locust_s, latency_ms, loadavg = sys.argv[1:7]
 ins = json.load(open(f"{tmp}/inspect.json"))
+duration = ins["span"]["seconds"]  # the recording's span: the window of both rates
 agg = next((r for r in csv.DictReader(open(f"{tmp}/locust_stats.csv")) if r["Name"] == "Aggregated"), None)
 starts = next((r for r in csv.DictReader(open(f"{tmp}/locust_stats.csv")) if r["Name"] == "/session/start"), None)
 
@@ -109,7 +112,7 @@ base = rows[0]
 for r in rows[1:]:
     r["rps_ratio"] = r["rps"] / base["rps"] if base["rps"] else None
     r["sessions_ratio"] = r["sessions"] / base["sessions"] if base["sessions"] else None
-print(f"\nClient fidelity: {users} users, {duration:g} s, mock latency {latency_ms} ms per turn (load avg at start {loadavg})")
+print(f"\nClient fidelity: {users} users, Locust -t {locust_s} s (recorded span {duration:.2f} s, the replay's duration), mock latency {latency_ms} ms per turn (load avg at start {loadavg})")
 print(f"{'run':<44} {'requests':>9} {'req/s':>8} {'sessions':>9} {'rate ×':>7} {'sessions ×':>10} {'lag p99':>8}")
 for r in rows:
     ratio = lambda k: f"{r[k]:.3f}" if r.get(k) is not None else "-"
