@@ -13,7 +13,8 @@
 //! with its own ordering and timing.
 //!
 //! Sessions are also grouped into recorded **clients** (the `conn` of a session's first
-//! exchange, per recording): a client's sessions in start order, each with its recorded
+//! exchange, per recording; sessions that overlap on one connection go to separate
+//! clients): a client's sessions in start order, each with its recorded
 //! **pause** since the previous one's last completion, so a closed user can replay a client
 //! whole ([`super::walk`]). Every recorded pause is also kept, sorted, as the distribution
 //! drawn from for a session with no recorded predecessor, and each client's idle **tail**
@@ -25,7 +26,8 @@
 //! - Every `uses` entry names a variable whose producing step (if any) comes earlier.
 //! - Sessions are ordered by their recorded start; `span` is the last session start;
 //!   `sessions[i].index == i`.
-//! - Every session is in exactly one of `clients`, whose lists are in start order;
+//! - Every session is in exactly one of `clients`, whose lists are in start order and never
+//!   overlap (each session starts at or after the previous one's last completion);
 //!   `sessions[i].pause` is `None` exactly for the first session of its client;
 //!   `pauses` holds every `Some` pause, ascending.
 
@@ -208,39 +210,51 @@ impl Builder {
             let e = recording_end.entry(*source).or_default();
             *e = (*e).max(*end);
         }
-        let mut client_of: Vec<(u32, u64)> = Vec::new();
+        // per recorded connection, its chains of sessions that follow one another (a
+        // client each): a session joins the chain that ended latest at or before its start,
+        // else starts a chain of its own — sessions that overlap on one connection were
+        // not one user's (a shared pool, a fixture), so they are not made sequential
+        let mut chains: HashMap<(u32, u64), Vec<(u32, Duration)>> = HashMap::new();
+        let mut client_source: Vec<u32> = Vec::new();
+        let mut client_end: Vec<Duration> = Vec::new();
         let mut clients: Vec<Vec<u32>> = Vec::new();
-        let mut client_ids: HashMap<(u32, u64), (u32, Duration)> = HashMap::new();
         let mut pauses = Vec::new();
         let mut sessions = Vec::with_capacity(built.len());
-        for (i, (mut s, client, end)) in built.into_iter().enumerate() {
+        for (i, (mut s, conn, end)) in built.into_iter().enumerate() {
             s.index = i as u32;
-            match client_ids.get_mut(&client) {
+            let on_conn = chains.entry(conn).or_default();
+            let follows = on_conn
+                .iter_mut()
+                .filter(|(_, e)| *e <= s.start)
+                .max_by_key(|(_, e)| *e);
+            match follows {
                 Some((c, prev_end)) => {
-                    let pause = s.start.saturating_sub(*prev_end);
+                    let pause = s.start - *prev_end;
                     s.client = *c;
                     s.pause = Some(pause);
                     pauses.push(pause);
                     clients[*c as usize].push(s.index);
-                    *prev_end = (*prev_end).max(end);
+                    *prev_end = end.max(*prev_end);
+                    client_end[*c as usize] = *prev_end;
                 }
                 None => {
                     s.client = clients.len() as u32;
-                    client_ids.insert(client, (s.client, end));
+                    on_conn.push((s.client, end));
                     clients.push(vec![s.index]);
-                    client_of.push(client);
+                    client_source.push(conn.0);
+                    client_end.push(end);
                 }
             }
             sessions.push(s);
         }
         pauses.sort();
-        let tails = client_of
+        let tails = client_source
             .iter()
-            .map(|c| {
-                let end = client_ids.get(c).map_or(Duration::ZERO, |&(_, e)| e);
+            .zip(&client_end)
+            .map(|(source, end)| {
                 recording_end
-                    .get(&c.0)
-                    .map_or(Duration::ZERO, |r| r.saturating_sub(end))
+                    .get(source)
+                    .map_or(Duration::ZERO, |r| r.saturating_sub(*end))
             })
             .collect();
         let span = sessions.iter().map(|s| s.start).max().unwrap_or_default();
@@ -506,6 +520,27 @@ mod tests {
         assert_eq!(plan.sessions[1].steps.len(), 2);
         assert_eq!(plan.span, Duration::from_millis(500));
         assert_eq!(plan.exchanges, 3);
+    }
+
+    #[test]
+    fn sessions_overlapping_on_one_connection_are_separate_clients() {
+        let one = |id, session: &str, t, done| {
+            let mut e = ex(id, t, done, "GET", "/x", json!(null), json!({}));
+            e.session = Some(session.into());
+            e.conn = 5;
+            e
+        };
+        // p 0–500, q 100–300 overlaps p; r at 400 follows q (ended 300), not p
+        let plan = Plan::from_exchanges(vec![
+            one(1, "p", 0, 500),
+            one(2, "q", 100, 200),
+            one(3, "r", 400, 10),
+        ]);
+        assert_eq!(plan.clients, vec![vec![0], vec![1, 2]]);
+        assert_eq!(plan.sessions[2].pause, Some(Duration::from_millis(100)));
+        assert_eq!(plan.pauses, vec![Duration::from_millis(100)]);
+        // the recording ends at 500: client 2 (q, r) was idle its last 90 ms
+        assert_eq!(plan.tails, vec![Duration::ZERO, Duration::from_millis(90)]);
     }
 
     #[test]
