@@ -13,8 +13,8 @@
 //! with its own ordering and timing.
 //!
 //! Sessions are also grouped into recorded **clients** (the `conn` of a session's first
-//! exchange, per recording; sessions that overlap on one connection go to separate
-//! clients): a client's sessions in start order, each with its recorded
+//! exchange, per recording; when sessions overlap on a connection it was not one user's,
+//! and each of its sessions is a client of its own): a client's sessions in start order, each with its recorded
 //! **pause** since the previous one's last completion, so a closed user can replay a client
 //! whole ([`super::walk`]). Every recorded pause is also kept, sorted, as the distribution
 //! drawn from for a session with no recorded predecessor, and each client's idle **tail**
@@ -210,11 +210,18 @@ impl Builder {
             let e = recording_end.entry(*source).or_default();
             *e = (*e).max(*end);
         }
-        // per recorded connection, its chains of sessions that follow one another (a
-        // client each): a session joins the chain that ended latest at or before its start,
-        // else starts a chain of its own — sessions that overlap on one connection were
-        // not one user's (a shared pool, a fixture), so they are not made sequential
-        let mut chains: HashMap<(u32, u64), Vec<(u32, Duration)>> = HashMap::new();
+        // a connection is one user's only if its sessions follow one another; sessions that
+        // overlap on it (a shared pool, a fixture) were not, and stay clients of their own
+        let mut overlapping: std::collections::HashSet<(u32, u64)> = Default::default();
+        let mut conn_end: HashMap<(u32, u64), Duration> = HashMap::new();
+        for (s, conn, end) in &built {
+            let e = conn_end.entry(*conn).or_default();
+            if s.start < *e {
+                overlapping.insert(*conn);
+            }
+            *e = (*e).max(*end);
+        }
+        let mut chain: HashMap<(u32, u64), u32> = HashMap::new();
         let mut client_source: Vec<u32> = Vec::new();
         let mut client_end: Vec<Duration> = Vec::new();
         let mut clients: Vec<Vec<u32>> = Vec::new();
@@ -222,24 +229,18 @@ impl Builder {
         let mut sessions = Vec::with_capacity(built.len());
         for (i, (mut s, conn, end)) in built.into_iter().enumerate() {
             s.index = i as u32;
-            let on_conn = chains.entry(conn).or_default();
-            let follows = on_conn
-                .iter_mut()
-                .filter(|(_, e)| *e <= s.start)
-                .max_by_key(|(_, e)| *e);
-            match follows {
-                Some((c, prev_end)) => {
-                    let pause = s.start - *prev_end;
-                    s.client = *c;
+            match chain.get(&conn).filter(|_| !overlapping.contains(&conn)) {
+                Some(&c) => {
+                    let pause = s.start.saturating_sub(client_end[c as usize]);
+                    s.client = c;
                     s.pause = Some(pause);
                     pauses.push(pause);
-                    clients[*c as usize].push(s.index);
-                    *prev_end = end.max(*prev_end);
-                    client_end[*c as usize] = *prev_end;
+                    clients[c as usize].push(s.index);
+                    client_end[c as usize] = client_end[c as usize].max(end);
                 }
                 None => {
                     s.client = clients.len() as u32;
-                    on_conn.push((s.client, end));
+                    chain.insert(conn, s.client);
                     clients.push(vec![s.index]);
                     client_source.push(conn.0);
                     client_end.push(end);
@@ -530,17 +531,18 @@ mod tests {
             e.conn = 5;
             e
         };
-        // p 0–500, q 100–300 overlaps p; r at 400 follows q (ended 300), not p
+        // p 0–500, q 100–300 overlaps p: not one user's connection; r at 400 too
         let plan = Plan::from_exchanges(vec![
             one(1, "p", 0, 500),
             one(2, "q", 100, 200),
             one(3, "r", 400, 10),
         ]);
-        assert_eq!(plan.clients, vec![vec![0], vec![1, 2]]);
-        assert_eq!(plan.sessions[2].pause, Some(Duration::from_millis(100)));
-        assert_eq!(plan.pauses, vec![Duration::from_millis(100)]);
-        // the recording ends at 500: client 2 (q, r) was idle its last 90 ms
-        assert_eq!(plan.tails, vec![Duration::ZERO, Duration::from_millis(90)]);
+        assert_eq!(plan.clients, vec![vec![0], vec![1], vec![2]]);
+        assert!(plan.sessions.iter().all(|s| s.pause.is_none()));
+        assert!(plan.pauses.is_empty());
+        // the recording ends at 500
+        let ms = Duration::from_millis;
+        assert_eq!(plan.tails, vec![ms(0), ms(200), ms(90)]);
     }
 
     #[test]
