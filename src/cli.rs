@@ -235,7 +235,7 @@ pub struct ReplayArgs {
     /// think: send at live completion of the dependency + gap/speed; schedule: at session
     /// start + recorded offset/speed (latency also from the intended send) [default: think].
     #[arg(long, value_enum)]
-    pub timing: Option<TimingArg>,
+    pub timing: Option<crate::timing::Timing>,
     /// Stop the run after this long (e.g. 30s, 5m). Without it, closed users replay the
     /// recording once between them and open runs end when every arrival finished.
     #[arg(long, value_parser = parse_duration)]
@@ -250,6 +250,11 @@ pub struct ReplayArgs {
     /// Seed of the session order of closed users [default: 1].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Closed users play sessions back to back (a seeded round robin over all sessions)
+    /// instead of replaying recorded clients whole, with the recorded pause between a
+    /// client's sessions.
+    #[arg(long)]
+    pub back_to_back: bool,
     /// Header added to every request, replacing a recorded one of the same name ('K: V');
     /// repeatable. Use it for credentials, which recordings hold redacted.
     #[arg(long = "header", value_name = "K: V")]
@@ -309,12 +314,6 @@ pub struct ReplayArgs {
     /// With --web: keep the final page up this long after the run ended (e.g. 5m).
     #[arg(long, value_parser = parse_duration, default_value = "0s", requires = "web")]
     pub web_linger: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TimingArg {
-    Think,
-    Schedule,
 }
 
 // ---------------------------------------------------------------- capacity
@@ -393,7 +392,7 @@ pub struct CapacityArgs {
     pub speed: f64,
     /// think or schedule, as for replay.
     #[arg(long, value_enum, default_value = "think")]
-    pub timing: TimingArg,
+    pub timing: crate::timing::Timing,
     /// Per-request timeout.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -3,10 +3,10 @@
 //! service breaks.
 //!
 //! Stages are joined by files: `record` → `.trace.zst` → `replay` → `summary.json` → `report`.
-//! Dependencies point one way: `trace`, `metrics`, `profile`, `mock`, `tls`, `secrets` use
-//! nothing of ours; `record` uses `trace`, `correlate`, `tls`, `secrets`; `inspect` uses
+//! Dependencies point one way: `trace`, `metrics`, `timing`, `mock`, `tls`, `secrets` use
+//! nothing of ours; `profile` uses `timing`; `record` uses `trace`, `correlate`, `tls`, `secrets`; `inspect` uses
 //! `trace`, `correlate`, `secrets`; `replay` uses `trace`, `correlate`,
-//! `metrics`, `tls`;
+//! `metrics`, `tls`, `timing`;
 //! `report` uses `metrics`; `har` uses `trace`, `correlate` and `record`'s redaction;
 //! `engine` uses `replay` and `metrics`; `capacity` uses `replay`, `metrics`, `report` and
 //! `scrape`; `web` uses `replay`, `metrics`, `report` and `scrape`'s text writer; only `cmd`
@@ -27,6 +27,7 @@ pub mod replay;
 pub mod report;
 pub mod scrape;
 pub mod secrets;
+pub mod timing;
 pub mod tls;
 pub mod trace;
 pub mod web;

@@ -1,8 +1,9 @@
 //! Profile files (`profiles/*.toml`): a named scenario — load shape, pacing, expected results
 //! as thresholds, and what to measure — that flags can override.
 //!
-//! Uses nothing else of ours: thresholds stay strings here and are parsed by the command
-//! layer (`report::Thresholds`), so a bad threshold is reported with its column there.
+//! Uses nothing else of ours but [`Timing`] (`crate::timing`): thresholds stay strings here
+//! and are parsed by the command layer (`report::Thresholds`), so a bad threshold is
+//! reported with its column there.
 //!
 //! # Invariants
 //! - Validation is strict and complete at load time: an unknown key or a bad value is an
@@ -50,23 +51,7 @@ pub enum Error {
     },
 }
 
-/// How sends are timed (see DESIGN "Timing model").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timing {
-    /// Closed loop: send at the dependency's live completion + think gap / speed.
-    Think,
-    /// Open loop: send at session start + recorded offset / speed.
-    Schedule,
-}
-
-impl Timing {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Timing::Think => "think",
-            Timing::Schedule => "schedule",
-        }
-    }
-}
+pub use crate::timing::Timing;
 
 /// Every setting a profile (or a flag) can give; `None` / empty when not given.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -85,6 +70,9 @@ pub struct Settings {
     /// Per-request timeout.
     pub timeout: Option<Duration>,
     pub seed: Option<u64>,
+    /// Closed users play sessions back to back instead of whole recorded clients with
+    /// their pauses between sessions (`back_to_back`).
+    pub back_to_back: Option<bool>,
     /// Threshold expressions (`p95 < 5s`), parsed by `report::Thresholds`.
     pub thresholds: Vec<String>,
     /// Extra JSON pointers whose response values are session correlations (`/thread_id`).
@@ -142,6 +130,7 @@ impl Settings {
             speed: pick(&flags.speed, &self.speed),
             timeout: pick(&flags.timeout, &self.timeout),
             seed: pick(&flags.seed, &self.seed),
+            back_to_back: pick(&flags.back_to_back, &self.back_to_back),
             thresholds: union(&self.thresholds, &flags.thresholds),
             correlation: union(&self.correlation, &flags.correlation),
             node_pointer: pick(&flags.node_pointer, &self.node_pointer),
@@ -173,6 +162,7 @@ const TOP_KEYS: &[&str] = &[
     "speed",
     "timeout",
     "seed",
+    "back_to_back",
     "thresholds",
     "correlation",
     "metrics",
@@ -213,6 +203,7 @@ impl Profile {
             speed: v.positive(&table, "speed")?,
             timeout: v.duration(&table, "timeout")?,
             seed: v.seed(&table)?,
+            back_to_back: v.boolean(&table, "back_to_back")?,
             thresholds: v.strings(&table, "thresholds", "")?,
             on_divergence: v.string(&table, "on_divergence", "")?,
             ..Settings::default()
@@ -345,6 +336,17 @@ impl Validator<'_> {
         }
     }
 
+    fn boolean(&self, t: &toml::Table, key: &str) -> Result<Option<bool>, Error> {
+        match t.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.bad(
+                key,
+                &format!("must be true or false, found {}", shown(other)),
+            )),
+        }
+    }
+
     fn positive(&self, t: &toml::Table, key: &str) -> Result<Option<f64>, Error> {
         let v = match t.get(key) {
             None => return Ok(None),
@@ -384,12 +386,19 @@ impl Validator<'_> {
     fn timing(&self, t: &toml::Table) -> Result<Option<Timing>, Error> {
         match t.get("timing") {
             None => Ok(None),
-            Some(toml::Value::String(s)) if s == "think" => Ok(Some(Timing::Think)),
-            Some(toml::Value::String(s)) if s == "schedule" => Ok(Some(Timing::Schedule)),
-            Some(other) => Err(self.bad(
-                "timing",
-                &format!("must be \"think\" or \"schedule\", found {}", shown(other)),
-            )),
+            Some(toml::Value::String(s)) if Timing::from_name(s).is_some() => {
+                Ok(Timing::from_name(s))
+            }
+            Some(other) => {
+                let names: Vec<String> = Timing::ALL
+                    .iter()
+                    .map(|t| format!("\"{}\"", t.name()))
+                    .collect();
+                Err(self.bad(
+                    "timing",
+                    &format!("must be {}, found {}", names.join(" or "), shown(other)),
+                ))
+            }
         }
     }
 
@@ -536,6 +545,7 @@ mod tests {
             speed = 2.5
             timeout = 60
             seed = 7
+            back_to_back = true
             thresholds = ["error_rate < 0.1%", "p95 < 5s"]
             [correlation]
             pointers = ["/thread_id", "/session/id"]
@@ -558,6 +568,7 @@ mod tests {
         assert_eq!(s.on_divergence.as_deref(), Some("end"));
         assert_eq!(s.speed, Some(2.5));
         assert_eq!(s.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(s.back_to_back, Some(true));
         assert_eq!(s.seed, Some(7));
         assert_eq!(s.thresholds, ["error_rate < 0.1%", "p95 < 5s"]);
         assert_eq!(s.correlation, ["/thread_id", "/session/id"]);
@@ -601,6 +612,7 @@ mod tests {
             ("run_time = \"0s\"", "`run_time` must be a duration"),
             ("timeout = true", "`timeout` must be a duration such as \"30s\", \"5m\", \"1h 30m\" or a number of seconds, found true"),
             ("timing = \"fast\"", "`timing` must be \"think\" or \"schedule\", found \"fast\""),
+            ("back_to_back = 1", "`back_to_back` must be true or false, found 1"),
             ("on_divergence = \"skip\"", "`on_divergence` must be \"continue\", \"resync\" or \"end\", found \"skip\""),
             ("on_divergence = 1", "`on_divergence` must be a string, found an integer"),
             ("thresholds = \"p95 < 5s\"", "`thresholds` must be a list of strings, found a string"),

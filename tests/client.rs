@@ -620,7 +620,7 @@ async fn a_head_with_hundreds_of_headers_is_accepted() {
 // ---- errors ----------------------------------------------------------------------------
 
 #[tokio::test]
-async fn a_malformed_head_is_an_io_failure() {
+async fn a_malformed_head_is_a_protocol_failure() {
     for bad in [
         &b"HTTP/1.1 2OO OK\r\n\r\n"[..],
         b"SMTP ready\r\n\r\n",
@@ -629,7 +629,7 @@ async fn a_malformed_head_is_an_io_failure() {
         let server = Server::start(move |_, _, _| vec![write(bad)]).await;
         let c = client_with(&server.base, Duration::from_secs(2), &[]);
         let ex = get(&c, "/").await;
-        assert_eq!(failed(&ex), "io", "{}", text(bad));
+        assert_eq!(failed(&ex), "protocol", "{}", text(bad));
         assert!(
             ex.failure.as_ref().unwrap().detail.contains("malformed"),
             "{:?}",
@@ -641,13 +641,13 @@ async fn a_malformed_head_is_an_io_failure() {
 }
 
 #[tokio::test]
-async fn a_bad_content_length_is_an_io_failure() {
+async fn a_bad_content_length_is_a_protocol_failure() {
     for cl in ["12x", "-1", "1, 2", ""] {
         let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {cl}\r\n\r\nhello world!");
         let server = Server::start(move |_, _, _| vec![write(head.as_bytes())]).await;
         let c = client_with(&server.base, Duration::from_secs(2), &[]);
         let ex = get(&c, "/").await;
-        assert_eq!(failed(&ex), "io", "content-length {cl:?}");
+        assert_eq!(failed(&ex), "protocol", "content-length {cl:?}");
         assert!(ex.response.is_none());
     }
 }
@@ -671,7 +671,7 @@ async fn a_head_over_64_kib_is_refused() {
         .await;
         let c = client_with(&server.base, Duration::from_secs(3), &[]);
         let ex = get(&c, "/").await;
-        assert_eq!(failed(&ex), "io", "pieces of {piece}");
+        assert_eq!(failed(&ex), "protocol", "pieces of {piece}");
         assert!(
             ex.failure.as_ref().unwrap().detail.contains("too large"),
             "{:?}",
@@ -785,7 +785,7 @@ async fn an_endless_chunk_size_or_trailer_line_is_refused_not_buffered() {
         .await;
         let c = client_with(&server.base, Duration::from_secs(3), &[]);
         let ex = get(&c, "/").await;
-        assert_eq!(failed(&ex), "io", "{:?}", ex.failure);
+        assert_eq!(failed(&ex), "protocol", "{:?}", ex.failure);
         assert!(ex.done - ex.sent < Duration::from_secs(2));
         let r = ex.response.as_ref().expect("the partial response");
         assert_eq!(r.status, 200);

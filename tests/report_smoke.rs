@@ -56,7 +56,7 @@ fn smoke_profile_runs_green_against_the_mock() {
         .args(["--spawn-rate", &s.spawn_rate.unwrap().to_string()])
         .args(["--duration", &secs(s.run_time)])
         .args(["--speed", &s.speed.unwrap().to_string()])
-        .args(["--timing", s.timing.unwrap().as_str()])
+        .args(["--timing", s.timing.unwrap().name()])
         .args(["--timeout", &secs(s.timeout)])
         .args(["--seed", &s.seed.unwrap().to_string()])
         .arg("--report")

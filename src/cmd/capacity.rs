@@ -13,9 +13,9 @@ use super::{out, signals, Exit};
 use crate::capacity::drive::{self, Budget};
 use crate::capacity::level::Runner;
 use crate::capacity::{self, search, Level, Report};
-use crate::cli::{CapacityArgs, TimingArg};
+use crate::cli::CapacityArgs;
 use crate::metrics::conversation;
-use crate::replay::{self, console, Config, Speed, Timing, Workload};
+use crate::replay::{self, console, Config, Speed, Workload};
 use crate::report::{self, format, Thresholds};
 use anyhow::{bail, Context};
 use http::{HeaderName, HeaderValue};
@@ -353,10 +353,7 @@ fn config(args: &CapacityArgs) -> anyhow::Result<Config> {
         c.workload = Workload::Open { multiply: 1 };
     }
     c.speed = Speed::new(args.speed).context("--speed must be a positive number")?;
-    c.timing = match args.timing {
-        TimingArg::Think => Timing::Think,
-        TimingArg::Schedule => Timing::Schedule,
-    };
+    c.timing = args.timing;
     if args.timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }

@@ -5,14 +5,14 @@
 //! 3 aborted.
 
 use super::{out, signals, Exit};
-use crate::cli::{ReplayArgs, TimingArg};
+use crate::cli::ReplayArgs;
 use crate::engine::{shard, start};
 use crate::metrics::conversation;
 use crate::metrics::summary::RunInfo;
-use crate::profile::{self, Profile, Settings};
+use crate::profile::{Profile, Settings};
 use crate::replay::bank::Bank;
 use crate::replay::follow::Follow;
-use crate::replay::{self, console, limits, Config, OnDivergence, Plan, Speed, Timing, Workload};
+use crate::replay::{self, console, limits, Config, OnDivergence, Plan, Speed, Workload};
 use crate::report::{self, abort_on::AbortOn, Outcome, Thresholds};
 use crate::trace;
 use anyhow::{bail, Context};
@@ -489,13 +489,11 @@ fn flag_settings(args: &ReplayArgs) -> anyhow::Result<Settings> {
         spawn_rate: args.spawn_rate,
         multiply: args.multiply,
         run_time: args.duration,
-        timing: args.timing.map(|t| match t {
-            TimingArg::Think => profile::Timing::Think,
-            TimingArg::Schedule => profile::Timing::Schedule,
-        }),
+        timing: args.timing,
         speed: args.speed,
         timeout: args.timeout,
         seed: args.seed,
+        back_to_back: args.back_to_back.then_some(true),
         on_divergence: args.on_divergence.clone(),
         thresholds: args.thresholds.clone(),
         headers: args
@@ -530,10 +528,7 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
     }
     let mut c = Config::new(&args.target, workload);
     c.speed = Speed::new(s.speed.unwrap_or(1.0)).context("--speed must be a positive number")?;
-    c.timing = match s.timing {
-        Some(profile::Timing::Schedule) => Timing::Schedule,
-        _ => Timing::Think,
-    };
+    c.timing = s.timing.unwrap_or_default();
     c.duration = s.run_time;
     if c.duration.is_some_and(|d| d.is_zero()) {
         bail!("--duration must be more than 0 (leave it out to replay the recording once)");
@@ -543,6 +538,7 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
         bail!("--timeout must be more than 0");
     }
     c.seed = s.seed.unwrap_or(1);
+    c.back_to_back = s.back_to_back.unwrap_or(false);
     c.headers = s
         .headers
         .iter()

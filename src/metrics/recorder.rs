@@ -8,7 +8,7 @@
 //! # Invariants
 //! - Every call to [`Recorder::record`] or [`Recorder::record_unsent`] counts one request,
 //!   in the totals, its route and the current [`Second`]; a failure is counted once, by kind.
-//! - `corrected` latency is latency from the *intended* send (latency + lag).
+//! - `corrected` latency is latency from the *planned* send (latency + lag + wait).
 //! - Session figures: `started = completed + aborted + in progress`.
 
 use super::series::Second;
@@ -25,8 +25,12 @@ pub struct Sample {
     pub latency: Duration,
     /// Send → response head, when one came.
     pub ttfb: Option<Duration>,
-    /// Actual − intended send time.
+    /// Actual − intended send time, intended being the later of the planned send and the
+    /// arrival of the responses the request needed: the generator's own lateness.
     pub lag: Duration,
+    /// Intended − planned send time: how long the request waited for responses it needed
+    /// (an id from a slow response) beyond its plan.
+    pub wait: Duration,
     pub bytes_sent: u64,
     pub bytes_received: u64,
 }
@@ -59,6 +63,7 @@ pub struct Recorder {
     ttfb: Hist,
     corrected: Hist,
     lag: Hist,
+    wait: Hist,
     failure_rows: HashMap<(u32, Failure), u64>,
     started: u64,
     completed: u64,
@@ -109,8 +114,9 @@ impl Recorder {
         self.bytes_sent += s.bytes_sent;
         self.bytes_received += s.bytes_received;
         self.latency.record(s.latency);
-        self.corrected.record(s.latency + s.lag);
+        self.corrected.record(s.latency + s.lag + s.wait);
         self.lag.record(s.lag);
+        self.wait.record(s.wait);
         self.second.requests += 1;
         self.second.bytes_received += s.bytes_received;
         self.second.latency.record(s.latency);
@@ -265,6 +271,7 @@ impl Recorder {
         self.ttfb.add(&o.ttfb);
         self.corrected.add(&o.corrected);
         self.lag.add(&o.lag);
+        self.wait.add(&o.wait);
         for (k, n) in &o.failure_rows {
             *self.failure_rows.entry(k.clone()).or_insert(0) += n;
         }
@@ -305,6 +312,7 @@ impl Recorder {
             ttfb: self.ttfb.summary(),
             corrected_latency: self.corrected.summary(),
             lag: self.lag.summary(),
+            dependency_wait: self.wait.summary(),
             peak_users,
         };
         let name = |i: u32| {
@@ -373,6 +381,7 @@ mod tests {
             latency: Duration::from_millis(ms),
             ttfb: Some(Duration::from_millis(ms / 2)),
             lag: Duration::from_millis(lag_ms),
+            wait: Duration::from_millis(lag_ms * 2),
             bytes_sent: 10,
             bytes_received: 100,
         }
@@ -464,7 +473,11 @@ mod tests {
         assert_eq!(s.totals.failures, 3);
         assert_eq!(s.totals.rps, 2.0);
         assert_eq!(s.totals.latency.count, 3);
-        assert!((s.totals.corrected_latency.max_ms - 32.0).abs() < 0.05);
+        // corrected = latency + lag + wait (30 + 2 + 4)
+        assert!((s.totals.corrected_latency.max_ms - 36.0).abs() < 0.05);
+        assert!((s.totals.lag.max_ms - 2.0).abs() < 0.01);
+        assert!((s.totals.dependency_wait.max_ms - 4.0).abs() < 0.01);
+        assert_eq!(s.totals.dependency_wait.count, 3);
         assert_eq!(s.endpoints[1].name, "POST /b");
         assert_eq!((s.endpoints[1].requests, s.endpoints[1].failures), (3, 3));
         assert_eq!(s.failures[0].kind, "status");

@@ -66,6 +66,10 @@ pub struct RunInfo {
     pub timing: String,
     pub timeout_s: f64,
     pub seed: u64,
+    /// Closed users played sessions back to back (`--back-to-back`) rather than whole
+    /// recorded clients with their pauses; absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub back_to_back: bool,
     /// Shard `i/n` of a split run, or null.
     #[serde(default)]
     pub shard: Option<String>,
@@ -178,10 +182,16 @@ pub struct Totals {
     pub latency: HistSummary,
     /// Send → response head.
     pub ttfb: HistSummary,
-    /// Intended send → last byte (coordinated-omission corrected); equals `latency` plus lag.
+    /// Planned send → last byte (coordinated-omission corrected): `latency` + `lag` +
+    /// `dependency_wait`.
     pub corrected_latency: HistSummary,
-    /// Actual − intended send time: the replayer's own health.
+    /// Actual − intended send time, intended = max(planned, dependency ready): the
+    /// replayer's own health, blind to a slow target.
     pub lag: HistSummary,
+    /// Intended − planned send time: waits for responses a request needed (an id from a
+    /// slow response), beyond its plan. Empty in summaries older than this field.
+    #[serde(default)]
+    pub dependency_wait: HistSummary,
     /// Peak concurrent virtual users.
     pub peak_users: u64,
 }
@@ -205,6 +215,9 @@ pub mod kind {
     pub const TIMEOUT: &str = "timeout";
     /// The connection broke mid-exchange (reset, closed early).
     pub const IO: &str = "io";
+    /// The response was not valid HTTP/1.1 (a malformed head, content-length or chunk, a
+    /// line past its size bound).
+    pub const PROTOCOL: &str = "protocol";
     /// A 4xx/5xx status; the detail is the code.
     pub const STATUS: &str = "status";
     /// A request needed a value its virtual user never received.

@@ -2,7 +2,7 @@
 //! transport failure, so a broken target is not flooded.
 //!
 //! Every transport failure class counts — `connect` (refused, unreachable), `timeout`, and
-//! `io` (reset, closed early, and protocol errors such as a malformed response head) — per
+//! `io` (reset, closed early) or `protocol` (a malformed response head, length or chunk) — per
 //! virtual user: the `n`-th failed session in a row waits [`delay`]`(n)`, exponential from
 //! [`BASE`] and doubling up to [`CAP`], with "equal jitter" (half the step fixed, half
 //! random) so users that failed together do not come back together. A session that ends
@@ -26,7 +26,10 @@ pub const CAP: Duration = Duration::from_secs(5);
 
 /// Whether a session that ended for `reason` counts as a transport failure.
 pub fn is_transport(reason: &str) -> bool {
-    matches!(reason, kind::CONNECT | kind::TIMEOUT | kind::IO)
+    matches!(
+        reason,
+        kind::CONNECT | kind::TIMEOUT | kind::IO | kind::PROTOCOL
+    )
 }
 
 /// The wait after the `n`-th transport failure in a row (`n >= 1`; 0 waits nothing).
@@ -95,10 +98,14 @@ mod tests {
     #[test]
     fn every_transport_class_backs_off_and_anything_else_resets() {
         let mut b = Backoff::default();
-        for k in [kind::CONNECT, kind::IO, kind::TIMEOUT] {
+        for k in [kind::CONNECT, kind::IO, kind::PROTOCOL, kind::TIMEOUT] {
             assert!(b.after(Some(k), 0.0).is_some(), "{k}");
         }
-        assert_eq!(b.after(Some(kind::IO), 0.0), Some(delay(4, 0.0)));
+        assert_eq!(
+            b.after(Some(kind::IO), 0.0),
+            Some(delay(5, 0.0)),
+            "the fifth in a row"
+        );
         assert_eq!(b.after(None, 0.0), None);
         assert_eq!(b.after(Some(kind::CONNECT), 0.0), Some(delay(1, 0.0)));
         assert_eq!(b.after(Some(kind::CORRELATION), 0.0), None);

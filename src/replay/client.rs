@@ -34,7 +34,8 @@
 //! - Responses are framed per RFC 9112 §6.3: no body for `HEAD`, 1xx, 204 and 304;
 //!   `Transfer-Encoding: chunked` (trailers skipped); `Content-Length`; otherwise to EOF.
 //!   What is buffered before it can be decoded is bounded: a head, a chunk-size line or a
-//!   trailer line longer than 64 KiB is an `io` failure.
+//!   trailer line longer than 64 KiB is a `protocol` failure, like any response that is not
+//!   valid HTTP/1.1; a connection that closes before the response ended is an `io` one.
 
 use crate::metrics::summary::kind;
 use crate::metrics::Failure;
@@ -556,7 +557,19 @@ fn io_failed(e: &io::Error, unsent: bool) -> Failed {
     }
 }
 
+/// The response is not valid HTTP/1.1.
 fn protocol(detail: &str) -> Failed {
+    Failed {
+        failure: Failure {
+            kind: kind::PROTOCOL,
+            detail: detail.to_string(),
+        },
+        unsent: false,
+    }
+}
+
+/// The connection closed before the response ended.
+fn closed(detail: &str) -> Failed {
     Failed {
         failure: Failure {
             kind: kind::IO,
@@ -638,7 +651,7 @@ async fn exchange_on(
         }
         let n = conn.read(buf).await.map_err(|e| io_failed(&e, false))?;
         if n == 0 {
-            return Err(protocol(if buf.is_empty() {
+            return Err(closed(if buf.is_empty() {
                 "connection closed before the response"
             } else {
                 "connection closed in the response head"
@@ -807,7 +820,7 @@ async fn read_body(
                 *pos = 0;
                 let n = conn.read(buf).await.map_err(broke)?;
                 if n == 0 {
-                    return Err(protocol("connection closed before the end of the body"));
+                    return Err(closed("connection closed before the end of the body"));
                 }
                 let take = n.min(total - body.len());
                 body.extend_from_slice(&buf[..take]);
@@ -853,7 +866,7 @@ async fn read_body(
                 }
                 let n = conn.read(buf).await.map_err(broke)?;
                 if n == 0 {
-                    return Err(protocol("connection closed before the last chunk"));
+                    return Err(closed("connection closed before the last chunk"));
                 }
             }
         }

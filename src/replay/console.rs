@@ -99,6 +99,13 @@ pub fn table(s: &Summary) -> String {
         ms(t.lag.p99_ms),
         ms(t.lag.max_ms)
     );
+    let _ = writeln!(
+        out,
+        "dependency wait (for responses a request needed, beyond its plan): p50 {} | p99 {} | max {}",
+        ms(t.dependency_wait.p50_ms),
+        ms(t.dependency_wait.p99_ms),
+        ms(t.dependency_wait.max_ms)
+    );
     if t.lag.p99_ms > LAG_WARN_MS {
         let _ = writeln!(
             out,

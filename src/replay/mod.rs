@@ -10,8 +10,9 @@
 //!
 //! - Timing ([`Timing`]): `think` sends each request at live completion of its dependency
 //!   + recorded gap / speed; `schedule` at live session start + recorded offset / speed.
-//! - Workload ([`Workload`]): closed (N users back to back over a seeded shuffled round
-//!   robin of the sessions) or open (the recorded arrivals K times over).
+//! - Workload ([`Workload`]): closed (N users, each replaying recorded clients whole — their
+//!   sessions with the recorded pauses between them — over a seeded shuffled round robin,
+//!   or sessions back to back: [`walk`]) or open (the recorded arrivals K times over).
 //! - Rewriting ([`rewrite`]): correlated ids → this user's live ids; client-generated ids
 //!   → fresh ones per user.
 //! - Following the agent ([`follow`], [`bank`]): when a live turn names another node than
@@ -37,6 +38,7 @@ pub mod client;
 pub mod console;
 pub mod control;
 pub mod conversation;
+pub mod deadline;
 pub mod follow;
 pub mod hook;
 pub mod limits;
@@ -47,6 +49,7 @@ mod run;
 pub mod sample;
 pub mod timer;
 mod vu;
+pub mod walk;
 pub mod workers;
 
 pub use control::{Change, Control};
@@ -55,6 +58,7 @@ pub use hook::{Measure, NoMeasure, WorkerMeasure};
 pub use plan::{Plan, RouteId};
 pub use run::{run, run_with, Progress};
 
+pub use crate::timing::Timing;
 use http::{HeaderName, HeaderValue};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,31 +97,11 @@ impl Default for Speed {
     }
 }
 
-/// When each request is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Timing {
-    /// Live completion of the dependency + recorded gap / speed (closed loop).
-    #[default]
-    Think,
-    /// Live session start + recorded offset / speed (open loop, latency also from the
-    /// intended send).
-    Schedule,
-}
-
-impl Timing {
-    pub fn name(self) -> &'static str {
-        match self {
-            Timing::Think => "think",
-            Timing::Schedule => "schedule",
-        }
-    }
-}
-
 /// How many sessions run at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Workload {
     /// `users` virtual users, started at `spawn_rate` per second (all at once when `None`),
-    /// each replaying sessions back to back.
+    /// each replaying recorded clients session after session ([`walk`]).
     Closed { users: u64, spawn_rate: Option<f64> },
     /// The recorded session arrivals, `multiply` times over, copy `c` shifted by
     /// `c · span / multiply`.
@@ -167,8 +151,11 @@ pub struct Config {
     /// open runs end when every arrival has finished.
     pub duration: Option<Duration>,
     pub timeout: Duration,
-    /// Seeds the session order of closed users.
+    /// Seeds the session order of closed users (and their drawn pauses).
     pub seed: u64,
+    /// Closed users play sessions back to back (a round robin over the sessions) instead of
+    /// whole recorded clients with their pauses between sessions (`--back-to-back`).
+    pub back_to_back: bool,
     /// Added to every request, replacing recorded headers of the same name.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub shard: Option<Shard>,
@@ -199,6 +186,7 @@ impl Config {
             duration: None,
             timeout: Duration::from_secs(60),
             seed: 1,
+            back_to_back: false,
             headers: Vec::new(),
             shard: None,
             workers: 0,

@@ -28,6 +28,14 @@
 //!   built (once per distinct template of the session).
 //!
 //! Measured with `bench/plan_scale.sh`.
+//! Sessions are also grouped into recorded **clients** (the `conn` of a session's first
+//! exchange, per recording; when sessions overlap on a connection it was not one user's,
+//! and each of its sessions is a client of its own): a client's sessions in start order, each with its recorded
+//! **pause** since the previous one's last completion, so a closed user can replay a client
+//! whole ([`super::walk`]). Every recorded pause is also kept, sorted, as the distribution
+//! drawn from for a session with no recorded predecessor, and each client's idle **tail**
+//! (its last completion → the end of its recording), a lower bound of the pause that
+//! would have followed.
 //!
 //! # Invariants
 //! - Steps of a session are in recorded send order; `dep < index` whenever `dep` is set.
@@ -35,6 +43,10 @@
 //! - Sessions are ordered by their recorded start; `span` is the last session start;
 //!   `sessions[i].index == i`.
 //! - Two steps built from equal requests share one [`Template`] (`Arc::ptr_eq`).
+//! - Every session is in exactly one of `clients`, whose lists are in start order and never
+//!   overlap (each session starts at or after the previous one's last completion);
+//!   `sessions[i].pause` is `None` exactly for the first session of its client;
+//!   `pauses` holds every `Some` pause, ascending.
 
 use super::follow::Follow;
 use crate::correlate::discover::{self, Seen, Token};
@@ -162,6 +174,11 @@ pub struct Session {
     pub vars: Vec<Var>,
     /// The plan's node names, by [`Twin::node`] (one list shared by every session).
     pub nodes: Arc<[Box<str>]>,
+    /// Index of its recorded client in [`Plan::clients`].
+    pub client: u32,
+    /// Recorded time from the previous session of its client's last completion to this
+    /// session's first send (zero when they overlapped); `None` for a client's first.
+    pub pause: Option<Duration>,
 }
 
 impl Session {
@@ -185,6 +202,14 @@ pub struct Plan {
     pub follow: Option<Arc<Follow>>,
     /// The JSON pointer the twins' nodes were read at (`Builder::node_pointer`).
     pub node_pointer: String,
+    /// The recorded clients: each one's sessions (indices into `sessions`), in start order.
+    pub clients: Vec<Vec<u32>>,
+    /// Every recorded pause between two sessions of one client, ascending.
+    pub pauses: Vec<Duration>,
+    /// Per client (parallel to `clients`): its recorded idle tail, from its last
+    /// completion to the last completion of its recording. Its next pause, had the
+    /// recording gone on, was at least this long.
+    pub tails: Vec<Duration>,
 }
 
 const SKIP_HEADERS: &[&str] = &[
@@ -226,6 +251,7 @@ pub(super) struct Outcome {
 #[derive(Debug)]
 struct Pending {
     id: u64,
+    conn: u64,
     request: Arc<Template>,
     twin: Twin,
     response_tokens: Arc<[Token]>,
@@ -338,6 +364,7 @@ impl Builder {
             .or_default()
             .push(Pending {
                 id,
+                conn: key.conn,
                 request,
                 twin,
                 response_tokens: outcome.tokens,
@@ -472,19 +499,80 @@ impl Builder {
         let nodes: Arc<[Box<str>]> = Arc::from(nodes);
         let mut routes: Vec<Route> = Vec::new();
         let mut route_ids: HashMap<String, RouteId> = HashMap::default();
-        let mut sessions: Vec<Session> = groups
+        // each session with its client (recording, conn of its first exchange) and end
+        let mut built: Vec<(Session, (u32, u64), Duration)> = groups
             .into_iter()
-            .map(|((_, key), mut exs)| {
+            .map(|((source, key), mut exs)| {
                 exs.sort_by_key(|e| (e.twin.t_us, e.id));
+                let conn = exs.first().map_or(0, |e| e.conn);
+                let end = exs
+                    .iter()
+                    .map(|e| e.twin.t_us.saturating_add(e.twin.done_us))
+                    .max();
+                let end = Duration::from_micros(end.unwrap_or(0));
                 let mut s = session(key, exs, &mut routes, &mut route_ids);
                 s.nodes = nodes.clone();
-                s
+                (s, (source, conn), end)
             })
             .collect();
-        sessions.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
-        for (i, s) in sessions.iter_mut().enumerate() {
-            s.index = i as u32;
+        built.sort_by(|a, b| {
+            a.0.start
+                .cmp(&b.0.start)
+                .then_with(|| a.0.key.cmp(&b.0.key))
+        });
+        let mut recording_end: HashMap<u32, Duration> = HashMap::default();
+        for (_, (source, _), end) in &built {
+            let e = recording_end.entry(*source).or_default();
+            *e = (*e).max(*end);
         }
+        // a connection is one user's only if its sessions follow one another; sessions that
+        // overlap on it (a shared pool, a fixture) were not, and stay clients of their own
+        let mut overlapping: HashSet<(u32, u64)> = HashSet::default();
+        let mut conn_end: HashMap<(u32, u64), Duration> = HashMap::default();
+        for (s, conn, end) in &built {
+            let e = conn_end.entry(*conn).or_default();
+            if s.start < *e {
+                overlapping.insert(*conn);
+            }
+            *e = (*e).max(*end);
+        }
+        let mut chain: HashMap<(u32, u64), u32> = HashMap::default();
+        let mut client_source: Vec<u32> = Vec::new();
+        let mut client_end: Vec<Duration> = Vec::new();
+        let mut clients: Vec<Vec<u32>> = Vec::new();
+        let mut pauses = Vec::new();
+        let mut sessions = Vec::with_capacity(built.len());
+        for (i, (mut s, conn, end)) in built.into_iter().enumerate() {
+            s.index = i as u32;
+            match chain.get(&conn).filter(|_| !overlapping.contains(&conn)) {
+                Some(&c) => {
+                    let pause = s.start.saturating_sub(client_end[c as usize]);
+                    s.client = c;
+                    s.pause = Some(pause);
+                    pauses.push(pause);
+                    clients[c as usize].push(s.index);
+                    client_end[c as usize] = client_end[c as usize].max(end);
+                }
+                None => {
+                    s.client = clients.len() as u32;
+                    chain.insert(conn, s.client);
+                    clients.push(vec![s.index]);
+                    client_source.push(conn.0);
+                    client_end.push(end);
+                }
+            }
+            sessions.push(s);
+        }
+        pauses.sort();
+        let tails = client_source
+            .iter()
+            .zip(&client_end)
+            .map(|(source, end)| {
+                recording_end
+                    .get(source)
+                    .map_or(Duration::ZERO, |r| r.saturating_sub(*end))
+            })
+            .collect();
         let span = sessions.iter().map(|s| s.start).max().unwrap_or_default();
         Plan {
             routes,
@@ -493,6 +581,9 @@ impl Builder {
             exchanges,
             follow: None,
             node_pointer,
+            clients,
+            pauses,
+            tails,
         }
     }
 }
@@ -715,6 +806,8 @@ fn session(
         steps,
         vars,
         nodes: Arc::from(Vec::new()),
+        client: 0,
+        pause: None,
     }
 }
 
@@ -1007,5 +1100,69 @@ mod tests {
             ),
         );
         assert_eq!(b.finish().sessions[0].steps[0].recorded.node(), None);
+    }
+
+    #[test]
+    fn sessions_overlapping_on_one_connection_are_separate_clients() {
+        let one = |id, session: &str, t, done| {
+            let mut e = ex(id, t, done, "GET", "/x", json!(null), json!({}));
+            e.session = Some(session.into());
+            e.conn = 5;
+            e
+        };
+        // p 0–500, q 100–300 overlaps p: not one user's connection; r at 400 too
+        let plan = Plan::from_exchanges(vec![
+            one(1, "p", 0, 500),
+            one(2, "q", 100, 200),
+            one(3, "r", 400, 10),
+        ]);
+        assert_eq!(plan.clients, vec![vec![0], vec![1], vec![2]]);
+        assert!(plan.sessions.iter().all(|s| s.pause.is_none()));
+        assert!(plan.pauses.is_empty());
+        // the recording ends at 500
+        let ms = Duration::from_millis;
+        assert_eq!(plan.tails, vec![ms(0), ms(200), ms(90)]);
+    }
+
+    #[test]
+    fn sessions_of_one_connection_are_one_client_with_their_pauses() {
+        let one = |id, session: &str, conn, t, done| {
+            let mut e = ex(id, t, done, "GET", "/x", json!(null), json!({}));
+            e.session = Some(session.into());
+            e.conn = conn;
+            e
+        };
+        let plan = Plan::from_exchanges(vec![
+            // client 1: a (0–100, 200–500 ms), pause 1500 ms, b (2000–2100), pause 0, c
+            one(1, "a", 1, 0, 100),
+            one(2, "a", 1, 200, 300),
+            one(3, "b", 1, 2000, 100),
+            one(4, "c", 1, 2100, 10),
+            // client 2: d alone
+            one(5, "d", 2, 50, 10),
+        ]);
+        let keys: Vec<_> = plan.sessions.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, vec!["a", "d", "b", "c"]);
+        assert_eq!(plan.clients, vec![vec![0, 2, 3], vec![1]]);
+        let pauses: Vec<_> = plan.sessions.iter().map(|s| s.pause).collect();
+        assert_eq!(
+            pauses,
+            vec![
+                None,
+                None,
+                Some(Duration::from_millis(1500)),
+                Some(Duration::ZERO)
+            ]
+        );
+        assert_eq!(
+            plan.pauses,
+            vec![Duration::ZERO, Duration::from_millis(1500)]
+        );
+        assert_eq!(plan.sessions[1].client, 1);
+        // the recording ends with c (2100 + 10 ms): client 2 was idle from 60 ms on
+        assert_eq!(
+            plan.tails,
+            vec![Duration::ZERO, Duration::from_millis(2050)]
+        );
     }
 }

@@ -9,15 +9,15 @@
 
 use super::client::{Client, ClientConfig};
 use super::control::{Control, Local, Target};
+use super::deadline::Anchored;
 use super::hook::{Measure, WorkerMeasure};
 use super::plan::Plan;
 use super::vu::{run_session, Worker};
+use super::walk::{Lineup, Walk};
 use super::{Config, Error, Workload};
 use crate::metrics::summary::{self, RunInfo, SeriesPoint, Summary};
 use crate::metrics::{Recorder, Second};
 use chrono::{SecondsFormat, Utc};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -127,7 +127,7 @@ pub fn run_with<M: Measure>(
             client_config.is_local(),
         )
     };
-    let order = Arc::new(session_order(plan.sessions.len(), config.seed));
+    let order = Arc::new(Lineup::new(&plan, config.back_to_back, config.seed));
     let stop = cancel.child_token();
     let started_at = Utc::now();
     let start = std::time::Instant::now();
@@ -330,6 +330,7 @@ pub fn run_with<M: Measure>(
             timing: config.timing.name().to_string(),
             timeout_s: config.timeout.as_secs_f64(),
             seed: config.seed,
+            back_to_back: config.back_to_back && matches!(config.workload, Workload::Closed { .. }),
             shard: config.shard.map(|s| s.to_string()),
             events: control.events(),
             ..info
@@ -356,13 +357,6 @@ fn initial_users(config: &Config) -> u64 {
     }
 }
 
-/// The seeded shuffle of session indices that closed users walk round robin.
-fn session_order(len: usize, seed: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-    order
-}
-
 /// When closed user `user` starts: on the ramp of the last change (`changed_at`, from
 /// `previous_users` at `spawn_rate` per second).
 fn user_start(user: u64, t: &Target) -> Duration {
@@ -376,8 +370,8 @@ fn user_start(user: u64, t: &Target) -> Duration {
         }
 }
 
-/// Sessions user `user` plays when the run has no duration: the `users` share the
-/// recording of `sessions` sessions once between them.
+/// Clients (or sessions, back to back) user `user` plays when the run has no duration: the
+/// `users` share the recording's `sessions` once between them.
 fn quota(user: u64, users: u64, sessions: u64) -> u64 {
     if user < sessions {
         (sessions - user).div_ceil(users.max(1))
@@ -395,7 +389,7 @@ async fn closed_users<W: WorkerMeasure>(
     w: &Rc<Worker<W>>,
     assign: Assign,
     once: Option<(u64, u64)>,
-    order: Arc<Vec<usize>>,
+    order: Arc<Lineup>,
     cc: Arc<ClientConfig>,
     start: Instant,
 ) {
@@ -493,8 +487,29 @@ async fn wait_start<W>(
     }
 }
 
-/// One closed user: starts at `at`, plays `order[(user + k·round) % len]` for k = 0..
-/// until stopped, numbered above the target, or `quota` sessions were played.
+/// Sleeps until `at` (moved by the time paused after its anchor); the instant it was
+/// reached at, `None` when `stop` came first.
+async fn wait_until<W>(w: &Worker<W>, stop: &CancellationToken, at: Anchored) -> Option<Instant> {
+    loop {
+        let due = at.shifted(w.control.paused_total());
+        tokio::select! {
+            _ = w.timer.sleep_until(due) => {}
+            _ = stop.cancelled() => return None,
+        }
+        if w.control.is_paused() {
+            tokio::select! {
+                _ = w.control.resumed() => {}
+                _ = stop.cancelled() => return None,
+            }
+        } else if at.shifted(w.control.paused_total()) <= Instant::now() {
+            return Some(at.shifted(w.control.paused_total()));
+        }
+    }
+}
+
+/// One closed user: starts at `at`, then walks the lineup ([`Walk`]): whole recorded
+/// clients, each session after its recorded pause / speed (or sessions back to back),
+/// until stopped, numbered above the target, or `quota` clients (sessions) were played.
 #[allow(clippy::too_many_arguments)]
 async fn play_closed<W: WorkerMeasure>(
     w: &Worker<W>,
@@ -502,7 +517,7 @@ async fn play_closed<W: WorkerMeasure>(
     at: Duration,
     quota: Option<u64>,
     stop: &CancellationToken,
-    order: &[usize],
+    order: &Lineup,
     round: u64,
     cc: Arc<ClientConfig>,
     start: Instant,
@@ -514,25 +529,31 @@ async fn play_closed<W: WorkerMeasure>(
     }
     w.rec.borrow_mut().user_started();
     let mut backoff = super::backoff::Backoff::default();
-    let mut k = 0u64;
-    while !stop.is_cancelled() && quota.is_none_or(|q| k < q) && user < w.control.users() {
+    let mut walk = Walk::new(&w.plan, order, user, round, quota);
+    // the live end of the previous session, anchored for pauses
+    let mut ended_at: Option<Anchored> = None;
+    while !stop.is_cancelled() && user < w.control.users() {
         if w.control.is_paused() {
             tokio::select! {
                 _ = w.control.resumed() => continue,
                 _ = stop.cancelled() => break,
             }
         }
-        let idx = order[((user + k * round) % order.len() as u64) as usize];
-        let ended = run_session(
-            w,
-            &client,
-            user,
-            &w.plan.sessions[idx],
-            Instant::now(),
-            stop,
-        )
-        .await;
-        k += 1;
+        let Some((idx, pause)) = walk.next() else {
+            break;
+        };
+        let begin = match ended_at {
+            Some(end) if !pause.duration().is_zero() => {
+                let due = Anchored::new(end.at + w.speed.scale(pause.duration()), end.paused);
+                match wait_until(w, stop, due).await {
+                    Some(t) if user < w.control.users() => t,
+                    _ => break,
+                }
+            }
+            _ => Instant::now(),
+        };
+        let ended = run_session(w, &client, user, &w.plan.sessions[idx], begin, stop).await;
+        ended_at = Some(Anchored::new(Instant::now(), w.control.paused_total()));
         if let Some(wait) = backoff.after(ended, rand::random()) {
             // a broken transport: pause instead of spinning (see `backoff`)
             tokio::select! {
@@ -701,11 +722,18 @@ mod tests {
         assert_eq!(starts, vec![0, 500]);
         assert_eq!((quota(0, 2, 5), quota(1, 2, 5), quota(7, 2, 5)), (3, 2, 1));
         assert!(all(2, 0).mine(0) && !all(2, 0).mine(1) && all(2, 1).mine(1));
-        let order = session_order(5, 1);
+        let p = plan(5);
+        let Lineup::Sessions { order } = Lineup::new(&p, true, 1) else {
+            panic!("back to back walks sessions")
+        };
         let mut sorted = order.clone();
         sorted.sort();
         assert_eq!(sorted, vec![0, 1, 2, 3, 4]);
-        assert_eq!(order, session_order(5, 1), "seeded");
+        assert_eq!(
+            Lineup::new(&p, true, 1),
+            Lineup::Sessions { order },
+            "seeded"
+        );
     }
 
     #[test]

@@ -11,9 +11,13 @@
 //!   with no dependency, session start + recorded offset / speed;
 //! - `schedule`: session start + recorded offset / speed.
 //!
+//! A step that must wait for responses is sent no earlier than they came; that wait is
+//! measured apart from the lag ([`super::deadline`]).
+//!
 //! # Invariants
-//! - Each send records its lag (actual − intended) and is recorded exactly once in the
-//!   worker's recorder, and shown to the hook exactly once.
+//! - Each send records its lag (actual − max(planned, ready)) and its dependency wait
+//!   (max(planned, ready) − planned), is recorded exactly once in the worker's recorder,
+//!   and shown to the hook exactly once.
 //! - A step needing an id the user never received is not sent: one `correlation` failure,
 //!   and the session ends (reason `correlation`) after its in-flight requests complete.
 //! - A transport failure (connect, timeout, io) ends the session with that reason.
@@ -29,6 +33,7 @@
 
 use super::bank::LiveNode;
 use super::client::{Client, Exchanged, Response};
+use super::deadline::{Anchored, Deadline, Due};
 use super::follow::{Ending, Follow, Next, OnDivergence};
 use super::hook::{Followed, Live, SessionEnd, SessionInfo, WorkerMeasure};
 use super::plan::{Plan, Session, Step, VarSource};
@@ -148,7 +153,7 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
         if w.timing == Timing::Think {
             waits.extend(step.dep);
         }
-        for d in waits {
+        for &d in &waits {
             while run.done[d].is_none() {
                 match inflight.next().await {
                     Some(r) => run.complete(r),
@@ -159,17 +164,28 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
         if run.aborted.is_some() || run.diverged {
             break;
         }
-        let (base, anchor) = match (w.timing, step.dep.and_then(|d| run.done[d].map(|t| (t, d)))) {
-            (Timing::Think, Some((dep_done, d))) => {
-                (dep_done + w.speed.scale(step.gap), run.paused_at[d])
-            }
-            _ => (start + w.speed.scale(step.offset), paused0),
+        let done_at = |d: usize| run.done[d].map(|t| Anchored::new(t, run.paused_at[d]));
+        let planned = Deadline::plan(
+            w.timing,
+            w.speed,
+            step.offset,
+            step.gap,
+            Anchored::new(start, paused0),
+            step.dep.and_then(done_at),
+        );
+        let paused_now = w.control.paused_total();
+        let deadline = Deadline {
+            planned,
+            ready: waits
+                .iter()
+                .filter_map(|&d| done_at(d))
+                .max_by_key(|a| a.shifted(paused_now)),
         };
         let due = loop {
-            let due = base + w.control.paused_total().saturating_sub(anchor);
+            let due = deadline.due(w.control.paused_total());
             // a deadline already passed: sent at once, without a timer entry or a select
             // (zero-think replay), after collecting the responses that are already in
-            if due <= Instant::now() {
+            if due.intended <= Instant::now() {
                 if stop.is_cancelled() {
                     run.aborted = Some("stopped");
                     break 'steps;
@@ -181,7 +197,7 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
                     break 'steps;
                 }
             } else {
-                let sleep = w.timer.sleep_until(due);
+                let sleep = w.timer.sleep_until(due.intended);
                 tokio::pin!(sleep);
                 loop {
                     tokio::select! {
@@ -258,10 +274,10 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
 async fn send(
     client: &Client,
     step: Src,
-    due: Instant,
+    due: Due,
     method: http::Method,
     p: rewrite::Prepared<'_>,
-) -> (Src, Instant, Exchanged) {
+) -> (Src, Due, Exchanged) {
     let ex = client
         .send(method, &p.path_and_query, p.headers, p.body)
         .await;
@@ -345,7 +361,7 @@ impl<'a, W: WorkerMeasure> Run<'a, W> {
                         session: src,
                         step: k,
                     },
-                    due,
+                    Due::at(due),
                     step.method.clone(),
                     p,
                 )
@@ -368,7 +384,7 @@ impl<'a, W: WorkerMeasure> Run<'a, W> {
     }
 
     /// Accounts for one finished request: metrics, live ids, the live node, hook.
-    fn complete(&mut self, (from, due, ex): (Src, Instant, Exchanged)) {
+    fn complete(&mut self, (from, due, ex): (Src, Due, Exchanged)) {
         let w: &'a Worker<W> = self.w;
         let (source, i) = match from {
             Src::Own(i) => {
@@ -396,7 +412,8 @@ impl<'a, W: WorkerMeasure> Run<'a, W> {
             route: step.route,
             latency: ex.done.saturating_duration_since(ex.sent),
             ttfb: ex.ttfb,
-            lag: ex.sent.saturating_duration_since(due),
+            lag: due.lag(ex.sent),
+            wait: due.wait(),
             bytes_sent: step.body.len() as u64,
             bytes_received: ex.response.as_ref().map_or(0, |r| r.body.len() as u64),
         };

@@ -61,12 +61,13 @@ pub fn render_summary(s: &Summary) -> String {
     out.push_str(&render_shards(s));
     let _ = writeln!(
         out,
-        "{} requests, {} failed ({}), {}, lag p99 {}\n",
+        "{} requests, {} failed ({}), {}, lag p99 {}, dependency wait p99 {}\n",
         format::count(t.requests),
         format::count(t.failures),
         format::pct(t.error_rate * 100.0),
         format::rate(t.rps),
-        format::ms(t.lag.p99_ms)
+        format::ms(t.lag.p99_ms),
+        format::ms(t.dependency_wait.p99_ms)
     );
     let mut rows = vec![[
         "endpoint".to_string(),

@@ -347,6 +347,7 @@ fn build(
             ttfb: ttfb.summary(),
             corrected_latency: corrected.summary(),
             lag: lag.summary(),
+            dependency_wait: Default::default(),
             peak_users: total_users,
         },
         endpoints: ep

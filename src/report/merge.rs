@@ -98,7 +98,7 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
         add_conversation(&mut conversation, &s.conversation, part)?;
     }
 
-    for k in [LATENCY, TTFB, CORRECTED, LAG] {
+    for k in [LATENCY, TTFB, CORRECTED, LAG, WAIT] {
         *total_hist(&mut totals, k) = hists.take(&Key::Total(k));
     }
     for m in endpoints.values_mut() {
@@ -247,6 +247,7 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
         timing: same_or_join(&|r| r.timing.clone()),
         timeout_s: runs.iter().map(|r| r.timeout_s).fold(0.0, f64::max),
         seed: first.seed,
+        back_to_back: runs.iter().any(|r| r.back_to_back),
         shard: None,
         merged_from: parts.iter().map(|(n, _)| n.clone()).collect(),
         start_at: Some(same_or_join(&|r| r.start_at.clone().unwrap_or_default()))
@@ -283,6 +284,7 @@ fn add_totals(m: &mut Totals, t: &Totals, hists: &mut Hists, what: &str) -> Resu
         (TTFB, &t.ttfb),
         (CORRECTED, &t.corrected_latency),
         (LAG, &t.lag),
+        (WAIT, &t.dependency_wait),
     ] {
         hists.add(Key::Total(k), h, || what.to_string())?;
     }
@@ -315,12 +317,14 @@ const LATENCY: &str = "latency";
 const TTFB: &str = "ttfb";
 const CORRECTED: &str = "corrected_latency";
 const LAG: &str = "lag";
+const WAIT: &str = "dependency_wait";
 
 fn total_hist<'a>(t: &'a mut Totals, k: &str) -> &'a mut HistSummary {
     match k {
         LATENCY => &mut t.latency,
         TTFB => &mut t.ttfb,
         CORRECTED => &mut t.corrected_latency,
+        WAIT => &mut t.dependency_wait,
         _ => &mut t.lag,
     }
 }

@@ -495,6 +495,7 @@ mod tests {
                 latency: Duration::from_millis(ms),
                 ttfb: None,
                 lag: Duration::ZERO,
+                wait: Duration::ZERO,
                 bytes_sent: 1,
                 bytes_received: 100,
             },

@@ -150,7 +150,10 @@ fn kpis(h: &mut String, s: &Summary) {
         h,
         "Replayer lag p99",
         ms(t.lag.p99_ms),
-        "actual − intended send".into(),
+        format!(
+            "actual − intended send; waits for responses p99 {}",
+            ms(t.dependency_wait.p99_ms)
+        ),
         t.lag.p99_ms > 100.0,
     );
     h.push_str("</div>\n");
@@ -703,6 +706,7 @@ fn settings(h: &mut String, s: &Summary) {
         ("Duration", ms(r.duration_s * 1000.0)),
         ("Timeout", ms(r.timeout_s * 1000.0)),
         ("Lag p99", ms(s.totals.lag.p99_ms)),
+        ("Dependency wait p99", ms(s.totals.dependency_wait.p99_ms)),
         ("Started", human_time(&r.started_at)),
         ("Ended", human_time(&r.ended_at)),
         ("Seed", r.seed.to_string()),
