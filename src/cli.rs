@@ -236,6 +236,11 @@ pub struct ReplayArgs {
     /// start + recorded offset/speed (latency also from the intended send) [default: think].
     #[arg(long, value_enum)]
     pub timing: Option<crate::timing::Timing>,
+    /// Load stages, TARGET:[RAMP+]HOLD joined by commas: '10:1m,100:30s+2m' holds 10 users
+    /// 1 min, then ramps to 100 over 30 s and holds 2 min; `xK` targets are multipliers of
+    /// an open workload. Replaces --users / --multiply and the profile's [[stages]].
+    #[arg(long, value_name = "STAGES", conflicts_with_all = ["users", "multiply"])]
+    pub stages: Option<String>,
     /// Stop the run after this long (e.g. 30s, 5m). Without it, closed users replay the
     /// recording once between them and open runs end when every arrival finished.
     #[arg(long, value_parser = parse_duration)]
@@ -266,8 +271,9 @@ pub struct ReplayArgs {
     /// thresholds; flags given here override it.
     #[arg(long)]
     pub profile: Option<PathBuf>,
-    /// Threshold checked at the end, e.g. 'p95 < 5s' or 'error_rate < 1%' (repeatable;
-    /// added to the profile's). A failed one makes the exit code 1.
+    /// Threshold checked at the end, e.g. 'p95 < 5s', 'error_rate < 1%', 'stage[2].p95 < 5s'
+    /// or "scrape['db_pool_in_use / db_pool_max'].max < 0.8" (repeatable; added to the
+    /// profile's). A failed one makes the exit code 1.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
     /// Read the target's Prometheus metrics during the run, e.g.

@@ -15,6 +15,9 @@
 //!   set wins; list values (thresholds, fields, correlation pointers) add up; a header set
 //!   by a flag replaces the profile's header of the same name.
 
+pub mod stages;
+
+pub use stages::Stage;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -86,6 +89,8 @@ pub struct Settings {
     /// What users do when the live agent leaves the recording: one of
     /// [`ON_DIVERGENCE`] (`on_divergence`).
     pub on_divergence: Option<String>,
+    /// The run's load shape (`[[stages]]`, `--stages`); empty: one level for the whole run.
+    pub stages: Vec<Stage>,
 }
 
 /// The values `on_divergence` (and `--on-divergence`) take.
@@ -109,8 +114,18 @@ impl Settings {
             .cloned()
             .collect();
         headers.extend(flags.headers.iter().cloned());
-        // a workload flag replaces the profile's workload of the other kind
-        let (users, spawn_rate, multiply) = if flags.multiply.is_some() {
+        // a workload flag replaces the profile's workload of the other kind, and its stages;
+        // flag stages replace the profile's workload
+        let stages = if !flags.stages.is_empty() {
+            flags.stages.clone()
+        } else if flags.users.is_some() || flags.multiply.is_some() {
+            Vec::new()
+        } else {
+            self.stages.clone()
+        };
+        let (users, spawn_rate, multiply) = if !flags.stages.is_empty() {
+            (None, pick(&flags.spawn_rate, &self.spawn_rate), None)
+        } else if flags.multiply.is_some() {
             (flags.users, flags.spawn_rate, flags.multiply)
         } else if flags.users.is_some() {
             (flags.users, pick(&flags.spawn_rate, &self.spawn_rate), None)
@@ -137,6 +152,7 @@ impl Settings {
             fields: union(&self.fields, &flags.fields),
             headers,
             on_divergence: pick(&flags.on_divergence, &self.on_divergence),
+            stages,
         }
     }
 }
@@ -168,6 +184,7 @@ const TOP_KEYS: &[&str] = &[
     "metrics",
     "headers",
     "on_divergence",
+    "stages",
 ];
 const CORRELATION_KEYS: &[&str] = &["pointers"];
 const METRICS_KEYS: &[&str] = &["node", "fields"];
@@ -232,6 +249,18 @@ impl Profile {
             return Err(v.bad(
                 "spawn_rate",
                 "applies to `users` (closed workload), not to `multiply`",
+            ));
+        }
+        s.stages = v.stages(&table)?;
+        if !s.stages.is_empty() && (s.users.is_some() || s.multiply.is_some()) {
+            let key = if s.users.is_some() {
+                "users"
+            } else {
+                "multiply"
+            };
+            return Err(v.bad(
+                key,
+                "cannot be combined with `[[stages]]`: each stage gives its own `users` (or `multiply`)",
             ));
         }
         if let Some(t) = v.table(&table, "correlation")? {

@@ -413,3 +413,104 @@ fn report_renders_charts_offline_without_errors() {
     let _ =
         b.to.write_all(b"{\"id\":999999,\"method\":\"Browser.close\"}\0");
 }
+
+#[test]
+fn a_staged_run_with_scraped_metrics_charts_them_with_the_stage_boundaries() {
+    use reprise::metrics::scraped::{Scraped, Series, Target};
+    use reprise::metrics::summary::Stage;
+    let Some(exe) = find_chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium is not installed, and CI is set: .ci/run must install it");
+        }
+        eprintln!("\n=== SKIPPED report_browser (stages): no chromium on PATH ===\n");
+        return;
+    };
+    let mut summary = fixture::seeded(7);
+    let secs = summary.series.len() as f64;
+    summary.stages = (0..3)
+        .map(|i| Stage {
+            index: i + 1,
+            name: ["warm", "up", "<b>top</b>"][i].into(),
+            target: 10 * (i as u64 + 1),
+            start_s: secs * i as f64 / 3.0,
+            end_s: secs * (i + 1) as f64 / 3.0,
+            ..Default::default()
+        })
+        .collect();
+    let points = |f: fn(f64) -> f64| {
+        (0..secs as usize * 2)
+            .map(|k| [k as f64 / 2.0, f(k as f64)])
+            .collect()
+    };
+    summary.scrape = Some(Scraped {
+        targets: vec![Target {
+            url: "http://127.0.0.1:1/metrics".into(),
+            scrapes: secs as u64 * 2,
+            series: vec![
+                Series {
+                    name: "db_pool_in_use".into(),
+                    labels: [("pid".to_string(), "<script>1</script>".to_string())].into(),
+                    kind: "gauge".into(),
+                    points: points(|k| k % 10.0),
+                },
+                Series {
+                    name: "http_requests_total".into(),
+                    kind: "counter".into(),
+                    points: points(|k| k * 7.0),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }],
+    });
+    report::stages::fill(&mut summary);
+    let out = artifacts();
+    let written = report::write_all(&summary, &out.join("report-stages")).unwrap();
+    let html = written.html().canonicalize().unwrap();
+    let url = format!("file://{}", html.display());
+    let profile = tempfile::tempdir().unwrap();
+    let mut b = Browser::launch(&exe, profile.path(), &out.join("chromium-stages.log"));
+    let s = open(&mut b, &url);
+    let deadline = Instant::now() + TIMEOUT;
+    let rendered = loop {
+        let v = b.eval(&s, "document.body.getAttribute('data-rendered')");
+        if v.is_string() || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        rendered,
+        json!("6"),
+        "the run's four charts and two scraped metrics"
+    );
+    let drawn = b.eval(
+        &s,
+        "Array.from(document.querySelectorAll('.chart svg')).map(function (svg) { \
+           return [svg.querySelectorAll('line.stage').length, Number(svg.getAttribute('data-points'))]; })",
+    );
+    let drawn = drawn.as_array().unwrap();
+    assert_eq!(drawn.len(), 6);
+    for d in drawn {
+        assert_eq!(d[0], json!(2), "two stage boundaries on every chart: {d}");
+        assert!(d[1].as_u64().unwrap() > 10, "{d}");
+    }
+    let text = b.eval(&s, "document.body.innerText");
+    let text = text.as_str().unwrap();
+    for needle in [
+        "Load stages",
+        "Target metrics",
+        "rate(http_requests_total) /s",
+        "<b>top</b>",
+    ] {
+        assert!(text.contains(needle), "page shows {needle}");
+    }
+    let seen = observe(&b.events);
+    assert!(
+        seen.errors.is_empty(),
+        "the report logged errors: {:#?}",
+        seen.errors
+    );
+    let _ =
+        b.to.write_all(b"{\"id\":999999,\"method\":\"Browser.close\"}\0");
+}

@@ -35,6 +35,16 @@ pub fn run_shown(args: ReplayArgs, web: Option<Web>) -> anyhow::Result<Exit> {
         None => flags,
     };
     let thresholds = Thresholds::parse_all(&settings.thresholds)?;
+    let shape = shape(&settings);
+    let names: Vec<(usize, String)> = shape
+        .iter()
+        .flat_map(|s| &s.stages)
+        .enumerate()
+        .map(|(i, s)| (i + 1, s.name.clone()))
+        .collect();
+    if let Some(why) = thresholds.unknown_stage(&names) {
+        bail!("{why}");
+    }
     let scrape = args
         .scrape
         .iter()
@@ -87,6 +97,7 @@ pub fn run_shown(args: ReplayArgs, web: Option<Web>) -> anyhow::Result<Exit> {
                 })
             })
         }),
+        shape,
     };
     execute_with(plan, &config, &output, measures, stop.drain.clone())
 }
@@ -148,6 +159,8 @@ pub struct Output {
     pub stop: Option<signals::Stop>,
     /// Metrics endpoints of the target read during the run (`--scrape`).
     pub scrape: Vec<crate::scrape::Target>,
+    /// Load stages played through the run's control handle (`--stages`, `[[stages]]`).
+    pub shape: Option<replay::stages::Shape>,
     /// `--web`: serve the live page while the run goes.
     pub web: Option<Web>,
 }
@@ -224,7 +237,7 @@ pub fn execute_with(
     };
     // a report that cannot be written is found before the first request, not after the run
     report::check_writable(&out.dir)?;
-    check_open_files(config)?;
+    check_open_files(config, out.shape.as_ref())?;
     // the web address is checked (bound) before any user starts
     let control = replay::Control::new(config.workload);
     let web = match &out.web {
@@ -242,8 +255,20 @@ pub fn execute_with(
         }
         None => config,
     };
+    let stage_timing = out.shape.as_ref().map(|sh| {
+        let starts = sh
+            .windows()
+            .iter()
+            .map(|w| Duration::from_secs_f64(w.start_s))
+            .collect();
+        replay::stage_timing::StageTiming::new(control.clone(), starts)
+    });
+    let mut conversation = replay::conversation::Conversation::new(measures);
+    if let Some(st) = &stage_timing {
+        conversation = conversation.with_stages(st.clone());
+    }
     let measure = Arc::new(replay::sample::Sampled::new(
-        replay::conversation::Conversation::new(measures),
+        conversation,
         config.keep_sample,
     ));
     if let Some(start) = &out.start {
@@ -259,6 +284,12 @@ pub fn execute_with(
     let mut abort_on = out.abort_on.clone();
     let mut tripped: Option<String> = None;
     let mut failures_before = 0;
+    let driver = out
+        .shape
+        .clone()
+        .map(|shape| replay::stages::drive(control.clone(), shape))
+        .transpose()
+        .context("starting the stage driver")?;
     let run = replay::run_with(
         plan,
         config,
@@ -284,6 +315,9 @@ pub fn execute_with(
         info,
         &control,
     );
+    if let Some(d) = driver {
+        d.finish();
+    }
     let scraped = scraping.map(crate::scrape::Handle::finish);
     let mut summary = match run {
         Ok(s) => s,
@@ -306,6 +340,15 @@ pub fn execute_with(
         }
     }
     summary.scrape = scraped;
+    if let Some(shape) = &out.shape {
+        summary.stages = stage_windows(shape);
+        if let Some(st) = &stage_timing {
+            for (stage, timing) in summary.stages.iter_mut().zip(st.take()) {
+                stage.server_timing = timing;
+            }
+        }
+        report::stages::fill(&mut summary);
+    }
     if let Some(why) = &tripped {
         summary.run.abort_reason = Some(why.clone());
     } else if let Some(why) = out.stop.as_ref().and_then(|s| s.reason()) {
@@ -334,6 +377,7 @@ pub fn execute_with(
     if let Some(s) = &summary.scrape {
         text.push_str(&report::scrape::render(s));
     }
+    text.push_str(&report::stages::render(&summary));
     text.push_str(&report::render_verdicts(&summary.thresholds));
     if let Ok(w) = &written {
         text.push_str(&format!("report: {}\n", w.html().display()));
@@ -397,6 +441,44 @@ fn web_session(
     })
 }
 
+/// The summary's stage entries (windows only; [`report::stages::fill`] adds the figures).
+fn stage_windows(shape: &replay::stages::Shape) -> Vec<crate::metrics::summary::Stage> {
+    shape
+        .windows()
+        .into_iter()
+        .map(|w| crate::metrics::summary::Stage {
+            index: w.index,
+            name: w.name,
+            target: w.target,
+            ramp_s: w.ramp_s,
+            hold_s: w.hold_s,
+            start_s: w.start_s,
+            end_s: w.end_s,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The load shape of the merged settings, if they give stages.
+fn shape(s: &Settings) -> Option<replay::stages::Shape> {
+    let first = s.stages.first()?;
+    Some(replay::stages::Shape {
+        closed: matches!(first.target, crate::profile::stages::Target::Users(_)),
+        spawn_rate: s.spawn_rate,
+        stages: s
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, st)| replay::stages::Stage {
+                name: st.name.clone().unwrap_or_else(|| (i + 1).to_string()),
+                target: st.target.value(),
+                ramp: st.ramp,
+                hold: st.hold,
+            })
+            .collect(),
+    })
+}
+
 /// Writes the sampled users' exchanges to `DIR/sample.trace.zst` (`--keep-sample`).
 fn write_sample(exchanges: &[trace::Exchange], target: &str, dir: &Path) -> anyhow::Result<()> {
     let path = dir.join("sample.trace.zst");
@@ -428,9 +510,13 @@ fn write_sample(exchanges: &[trace::Exchange], target: &str, dir: &Path) -> anyh
 /// Raises the open-files limit to the hard limit and, for closed users, refuses to start a
 /// run whose connections cannot all be open at once (the error names the number needed and
 /// how to raise the limit) instead of failing connects mid-run.
-fn check_open_files(config: &Config) -> anyhow::Result<()> {
+fn check_open_files(config: &Config, shape: Option<&replay::stages::Shape>) -> anyhow::Result<()> {
     let limit = limits::raise_open_files()?;
     if let Workload::Closed { users, .. } = config.workload {
+        // a load shape needs its largest stage's users at once
+        let users = shape.map_or(users, |s| {
+            s.stages.iter().map(|st| st.target).max().unwrap_or(users)
+        });
         let here = match config.shard {
             Some(s) => users.div_ceil(s.count.max(1)),
             None => users,
@@ -496,6 +582,11 @@ fn flag_settings(args: &ReplayArgs) -> anyhow::Result<Settings> {
         back_to_back: args.back_to_back.then_some(true),
         on_divergence: args.on_divergence.clone(),
         thresholds: args.thresholds.clone(),
+        stages: match &args.stages {
+            Some(text) => crate::profile::stages::parse_list(text)
+                .map_err(|e| anyhow::anyhow!("--stages '{text}': {e}"))?,
+            None => Vec::new(),
+        },
         headers: args
             .headers
             .iter()
@@ -512,14 +603,16 @@ fn flag_settings(args: &ReplayArgs) -> anyhow::Result<Settings> {
 
 /// The run's typed config from the merged settings; defaults are filled here.
 fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
-    let workload = match (s.users, s.multiply) {
-        (Some(0), _) => bail!("--users must be at least 1"),
-        (Some(users), _) => Workload::Closed {
+    let staged = shape(s);
+    let workload = match (&staged, s.users, s.multiply) {
+        (Some(sh), _, _) => sh.first(),
+        (None, Some(0), _) => bail!("--users must be at least 1"),
+        (None, Some(users), _) => Workload::Closed {
             users,
             spawn_rate: Some(s.spawn_rate.unwrap_or(users as f64)),
         },
-        (None, Some(0)) => bail!("--multiply must be at least 1"),
-        (None, m) => Workload::Open {
+        (None, None, Some(0)) => bail!("--multiply must be at least 1"),
+        (None, None, m) => Workload::Open {
             multiply: m.unwrap_or(1),
         },
     };
@@ -530,6 +623,10 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
     c.speed = Speed::new(s.speed.unwrap_or(1.0)).context("--speed must be a positive number")?;
     c.timing = s.timing.unwrap_or_default();
     c.duration = s.run_time;
+    if let Some(sh) = &staged {
+        // the shape sets the run's length; a shorter --duration cuts it
+        c.duration = Some(c.duration.map_or(sh.total(), |d| d.min(sh.total())));
+    }
     if c.duration.is_some_and(|d| d.is_zero()) {
         bail!("--duration must be more than 0 (leave it out to replay the recording once)");
     }

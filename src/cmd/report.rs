@@ -62,6 +62,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
         summary.run.profile = Some(path.display().to_string());
     }
     summary.thresholds = thresholds.evaluate(&summary);
+    report::stages::judge(&mut summary, &thresholds);
     report::shards::judge(&mut summary, args.allow_missing);
     let written = report::write_all(&summary, &out)
         .with_context(|| format!("writing the report to {}", out.display()))?;
@@ -70,6 +71,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
     let conversation = report::conversation::render(&summary.conversation);
     if !conversation.is_empty() {
         print!("\n{conversation}");
+    }
+    let stages = report::stages::render(&summary);
+    if !stages.is_empty() {
+        print!("\n{stages}");
     }
     if parts.len() > 1 {
         println!("\nmerged {} summaries", parts.len());

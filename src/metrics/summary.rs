@@ -38,6 +38,10 @@ pub struct Summary {
     /// The target's own metrics (`replay --scrape`); absent when nothing was scraped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrape: Option<super::scraped::Scraped>,
+    /// The run's load stages (`[[stages]]`, `--stages`), each with its own figures; absent
+    /// when the run had one level throughout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -417,6 +421,71 @@ pub struct CrossTalkExample {
     pub expected: String,
     /// The other user's session the response named.
     pub found: String,
+}
+
+/// One stage of a load shape and its own figures, computed from the series seconds of its
+/// window (a second belongs to the stage its middle falls in, so stages add up to the run's
+/// totals exactly: counts add, histograms merge).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Stage {
+    /// 1-based, in run order.
+    pub index: usize,
+    /// As given in the profile, else the index.
+    pub name: String,
+    /// Users for a closed workload, the multiplier for an open one.
+    pub target: u64,
+    pub ramp_s: f64,
+    pub hold_s: f64,
+    /// The window, seconds since the run's start; the last stage's ends with the run.
+    pub start_s: f64,
+    pub end_s: f64,
+    /// True when the run ended (`--duration`, Ctrl-C, `--abort-on`) before this stage
+    /// began: its window is the planned one and it has no figures.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_reached: bool,
+    pub requests: u64,
+    pub failures: u64,
+    pub error_rate: f64,
+    pub success_rate: f64,
+    /// requests / seconds of the window.
+    pub rps: f64,
+    pub bytes_received: u64,
+    /// Latency of the requests completed in the window (merged from its seconds).
+    pub latency: HistSummary,
+    /// Most active users at the end of one of its seconds.
+    pub peak_users: u64,
+    /// The worst second's lag p99, ms: whether the generator kept up in this stage.
+    pub lag_p99_ms: f64,
+    /// Every `Server-Timing` metric of the responses completed in the window (queueing
+    /// included where the target reports it), as in `conversation.server_timing`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_timing: BTreeMap<String, HistSummary>,
+    /// Scraped series over the window (`--scrape`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scrape: Vec<StageSeries>,
+    /// Thresholds scoped to this stage (`stage[2].p95 < 5s`), and the run's other thresholds
+    /// that a stage can measure, judged on this stage alone (informative: only scoped ones
+    /// decide the exit code, through the run's `thresholds`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Verdict>,
+}
+
+/// One scraped series over one stage's window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StageSeries {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub kind: String,
+    /// Samples in the window.
+    pub points: u64,
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+    pub last: f64,
+    /// Counters: the increase per second over the window (from the last sample before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
 }
 
 /// One threshold and its outcome.

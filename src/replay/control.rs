@@ -256,6 +256,12 @@ impl Control {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The run's start, once the run has begun (the origin of event times and of a load
+    /// shape's stage offsets).
+    pub fn started_at(&self) -> Option<std::time::Instant> {
+        self.shared.start.get().copied()
+    }
+
     /// Marks the run's start (the origin of event times). Called once by the run.
     pub(crate) fn started(&self, start: std::time::Instant) {
         let _ = self.shared.start.set(start);

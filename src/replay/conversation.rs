@@ -39,6 +39,8 @@ use std::time::Duration;
 pub struct Conversation {
     cfg: Arc<Config>,
     issued: Arc<IssuedIds>,
+    /// Load stages: Server-Timing per stage as well.
+    stages: Option<Arc<super::stage_timing::StageTiming>>,
 }
 
 impl Conversation {
@@ -46,7 +48,14 @@ impl Conversation {
         Conversation {
             cfg: Arc::new(cfg),
             issued: Arc::new(IssuedIds::new()),
+            stages: None,
         }
+    }
+
+    /// Also keeps every Server-Timing metric per load stage, in `stages`.
+    pub fn with_stages(mut self, stages: Arc<super::stage_timing::StageTiming>) -> Self {
+        self.stages = Some(stages);
+        self
     }
 }
 
@@ -67,6 +76,8 @@ pub struct Worker {
     scan: StreamScan,
     /// The live response's values at the recorder's pointers (reused).
     picked: Picked,
+    /// Server-Timing per load stage, when the run has stages.
+    stages: Option<super::stage_timing::Part>,
 }
 
 impl Measure for Conversation {
@@ -79,6 +90,7 @@ impl Measure for Conversation {
             recorded_paths: HashMap::default(),
             scan: StreamScan::new(false),
             picked: Picked::default(),
+            stages: self.stages.as_ref().map(|s| s.part()),
         }
     }
 
@@ -157,6 +169,9 @@ impl WorkerMeasure for Worker {
         for v in headers.get_all(&SERVER_TIMING) {
             self.rec.server_timing(v.as_bytes());
         }
+        if let Some(st) = &mut self.stages {
+            st.response(r.sent, r.latency, headers);
+        }
 
         // stream events
         let sse = headers
@@ -234,6 +249,9 @@ impl WorkerMeasure for Worker {
     }
 
     fn finish(self) -> Recorder {
+        if let Some(st) = self.stages {
+            st.finish();
+        }
         self.rec
     }
 }

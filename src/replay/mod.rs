@@ -47,6 +47,8 @@ pub mod plan;
 pub mod rewrite;
 mod run;
 pub mod sample;
+pub mod stage_timing;
+pub mod stages;
 pub mod timer;
 mod vu;
 pub mod walk;

@@ -343,6 +343,7 @@ pub fn run_with<M: Measure>(
         conversation: Default::default(),
         thresholds: Vec::new(),
         scrape: None,
+        stages: Vec::new(),
     };
     summary.totals.peak_users = peak;
     total.fill(&mut summary, &plan.route_names(), elapsed);

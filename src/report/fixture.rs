@@ -431,5 +431,6 @@ fn build(
         },
         thresholds: Vec::new(),
         scrape: None,
+        stages: Vec::new(),
     }
 }

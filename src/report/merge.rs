@@ -131,7 +131,26 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
     });
 
     let scrape = merge_scrape(&run.started_at, parts);
-    Ok(Summary {
+    // shards of one shaped run share its stages: the windows of the first, the figures
+    // recomputed from the merged series
+    let stages = first
+        .stages
+        .iter()
+        .map(|st| {
+            Ok(crate::metrics::summary::Stage {
+                index: st.index,
+                name: st.name.clone(),
+                target: st.target,
+                ramp_s: st.ramp_s,
+                hold_s: st.hold_s,
+                start_s: st.start_s,
+                end_s: st.end_s,
+                server_timing: stage_timing(parts, st.index)?,
+                ..Default::default()
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let mut merged = Summary {
         schema: first.schema.clone(),
         version: first.version,
         run,
@@ -143,7 +162,34 @@ pub fn merge(name: &str, parts: &[(String, Summary)]) -> Result<Summary, Error> 
         conversation,
         thresholds: Vec::new(),
         scrape,
-    })
+        stages,
+    };
+    super::stages::fill(&mut merged);
+    Ok(merged)
+}
+
+/// Stage `index`'s Server-Timing histograms of every part, merged.
+fn stage_timing(
+    parts: &[(String, Summary)],
+    index: usize,
+) -> Result<BTreeMap<String, HistSummary>, Error> {
+    let mut out: BTreeMap<String, HistSummary> = BTreeMap::new();
+    for (name, s) in parts {
+        let Some(st) = s.stages.iter().find(|st| st.index == index) else {
+            continue;
+        };
+        for (k, h) in &st.server_timing {
+            let merged = match out.get(k) {
+                Some(a) => a.merged(h).map_err(|detail| Error::Histogram {
+                    what: format!("{name}: stage {index} server_timing {k}"),
+                    detail,
+                })?,
+                None => h.clone(),
+            };
+            out.insert(k.clone(), merged);
+        }
+    }
+    Ok(out)
 }
 
 /// The shards' scraped targets, concatenated, each shifted onto the merged start

@@ -24,6 +24,7 @@ mod html;
 mod merge;
 pub mod scrape;
 pub mod shards;
+pub mod stages;
 pub mod success;
 pub mod thresholds;
 
@@ -159,6 +160,7 @@ pub fn finish(
 /// ([`success::nothing_succeeded`]) when no request succeeded.
 pub fn judge(summary: &mut Summary, thresholds: &Thresholds) {
     summary.thresholds = thresholds.evaluate(summary);
+    stages::judge(summary, thresholds);
     summary
         .thresholds
         .extend(success::nothing_succeeded(summary));

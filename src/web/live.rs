@@ -326,6 +326,7 @@ impl Live {
             conversation: Default::default(),
             thresholds: Vec::new(),
             scrape: None,
+            stages: Vec::new(),
         };
         s.totals.peak_users = st.peak;
         st.rec.fill(

@@ -16,6 +16,8 @@ use crate::metrics::summary::{Summary, Verdict, Workload};
 use crate::metrics::HistSummary;
 use std::fmt::Write as _;
 
+mod stages;
+
 const CSS: &str = include_str!("../assets/report.css");
 const JS: &str = include_str!("../assets/report.js");
 const DIST_JS: &str = include_str!("../assets/dist.js");
@@ -37,7 +39,10 @@ pub fn render(s: &Summary) -> String {
     kpis(&mut h, s);
     banners(&mut h, s);
     verdicts(&mut h, &s.thresholds);
+    stages::table_of(&mut h, s);
     charts(&mut h);
+    let scraped = stages::charts(s);
+    stages::chart_cards(&mut h, &scraped, s);
     endpoints(&mut h, s);
     conversation(&mut h, s);
     sessions(&mut h, s);
@@ -57,7 +62,7 @@ pub fn render(s: &Summary) -> String {
         "<script id=\"series-data\" type=\"application/json\">{}</script>\n\
          <script id=\"dist-data\" type=\"application/json\">{}</script>\n\
          <script>\n{DIST_JS}</script>\n<script>\n{JS}</script>\n</body>\n</html>",
-        series_json(s),
+        series_json(s, &scraped),
         dist_json(s)
     );
     h
@@ -84,7 +89,7 @@ fn header(h: &mut String, s: &Summary) {
          <div class=\"sub\"><b>{}</b> against <b>{}</b> · {} · started {}</div>\n</div></header>",
         esc(&s.run.name),
         esc(&label),
-        esc(&workload(&s.run.workload)),
+        esc(&stages::shape_or(s, workload(&s.run.workload))),
         esc(&s.run.target),
         esc(&ms(s.run.duration_s * 1000.0)),
         esc(&human_time(&s.run.started_at)),
@@ -784,8 +789,14 @@ fn start_and_shards(r: &crate::metrics::summary::RunInfo) -> Vec<(&'static str, 
 }
 
 /// The chart data: parallel arrays, one entry per second.
-fn series_json(s: &Summary) -> String {
+fn series_json(s: &Summary, scraped: &[stages::Chart]) -> String {
     let p = &s.series;
+    let marks: Vec<_> = s
+        .stages
+        .iter()
+        .skip(1)
+        .map(|st| serde_json::json!({"t_s": st.start_s, "name": super::stages::label(st)}))
+        .collect();
     let v = serde_json::json!({
         "t": p.iter().map(|x| x.t).collect::<Vec<_>>(),
         "rps": p.iter().map(|x| x.requests).collect::<Vec<_>>(),
@@ -804,6 +815,8 @@ fn series_json(s: &Summary) -> String {
                 other => other.to_string(),
             },
         })).collect::<Vec<_>>(),
+        "stages": marks,
+        "scrape": scraped,
     });
     v.to_string().replace('<', "\\u003c")
 }

@@ -16,7 +16,7 @@ fn escapes_summary_text_and_embedded_json() {
         4,
         "only our four script elements (series and distribution data, dist.js, report.js)"
     );
-    assert!(!series_json(&s).contains('<'));
+    assert!(!series_json(&s, &[]).contains('<'));
     assert!(!dist_json(&s).contains('<'));
 }
 

@@ -8,12 +8,38 @@
 
 use super::super::format;
 use super::{HistRef, Kind, Metric, Scope, Stat, StreamPart, Threshold};
-use crate::metrics::summary::{Summary, Verdict};
+use crate::metrics::summary::{Stage, Summary, Verdict};
 use crate::metrics::HistSummary;
 use std::collections::BTreeMap;
 
 pub(crate) fn verdict(t: &Threshold, s: &Summary) -> Verdict {
-    match measure(&t.metric, s) {
+    let value = match &t.stage {
+        None => measure(&t.metric, s),
+        Some(r) => match s.stages.iter().find(|st| r.is(st.index, &st.name)) {
+            Some(st) => measure_stage(&t.metric, s, st),
+            None => {
+                let have: Vec<String> = s
+                    .stages
+                    .iter()
+                    .map(|st| format!("{} '{}'", st.index, st.name))
+                    .collect();
+                Err(format!(
+                    "no {r} in this run{}",
+                    listing(&have.iter().map(String::as_str).collect::<Vec<_>>())
+                ))
+            }
+        },
+    };
+    judged(t, value)
+}
+
+/// `t` judged on one stage alone, for that stage's own verdict list.
+pub(crate) fn stage_verdict(t: &Threshold, s: &Summary, stage: &Stage) -> Verdict {
+    judged(t, measure_stage(&t.metric, s, stage))
+}
+
+fn judged(t: &Threshold, value: Result<f64, String>) -> Verdict {
+    match value {
         Ok(value) => Verdict {
             expr: t.expr.clone(),
             value: Some(value),
@@ -92,7 +118,88 @@ pub fn measure(m: &Metric, s: &Summary) -> Result<f64, String> {
                 .map(|v| v.responses as f64)
         }
         Metric::ServerTimingMalformed => Ok(s.conversation.server_timing_malformed as f64),
+        Metric::Scrape(e, stat) => scraped(e, *stat, s, 0.0, f64::INFINITY),
     }
+}
+
+/// True for the figures a [`Stage`] has.
+pub(crate) fn per_stage(m: &Metric) -> bool {
+    matches!(
+        m,
+        Metric::Hist(HistRef::Latency | HistRef::ServerTiming(_), _)
+            | Metric::ErrorRate(Scope::Total)
+            | Metric::SuccessRate(Scope::Total)
+            | Metric::Requests(Scope::Total)
+            | Metric::Failures(Scope::Total)
+            | Metric::Rps(Scope::Total)
+            | Metric::Scrape(..)
+    )
+}
+
+/// The value of `m` over one stage's window (see [`per_stage`]).
+fn measure_stage(m: &Metric, s: &Summary, st: &Stage) -> Result<f64, String> {
+    if st.not_reached {
+        return Err(format!(
+            "stage {} was not reached (the run ended at {:.0} s, the stage starts at {:.0} s)",
+            st.index, s.run.duration_s, st.start_s
+        ));
+    }
+    let pct = |num: u64, den: u64| {
+        if den == 0 {
+            Err(format!("no request in stage {}", st.index))
+        } else {
+            Ok(num as f64 * 100.0 / den as f64)
+        }
+    };
+    match m {
+        Metric::Hist(HistRef::Latency, stat) => stat_of(
+            &st.latency,
+            *stat,
+            &format!("request completed in stage {}", st.index),
+        ),
+        Metric::Hist(HistRef::ServerTiming(n), stat) => stat_of(
+            lookup(&st.server_timing, n, "Server-Timing metric")?,
+            *stat,
+            &format!("`{n}` Server-Timing value in stage {}", st.index),
+        ),
+        Metric::ErrorRate(Scope::Total) => pct(st.failures, st.requests),
+        Metric::SuccessRate(Scope::Total) => {
+            pct(st.requests - st.failures.min(st.requests), st.requests)
+        }
+        Metric::Requests(Scope::Total) => Ok(st.requests as f64),
+        Metric::Failures(Scope::Total) => Ok(st.failures as f64),
+        Metric::Rps(Scope::Total) => Ok(st.rps),
+        Metric::Scrape(e, stat) => {
+            let last = s.stages.last().is_some_and(|l| l.index == st.index);
+            let end = if last { f64::INFINITY } else { st.end_s };
+            scraped(e, *stat, s, st.start_s, end)
+        }
+        _ => Err(format!("not measured per stage (stage {})", st.index)),
+    }
+}
+
+fn scraped(
+    e: &super::scrape::Expr,
+    stat: super::scrape::Stat,
+    s: &Summary,
+    from: f64,
+    to: f64,
+) -> Result<f64, String> {
+    let Some(sc) = &s.scrape else {
+        return Err("nothing was scraped (give --scrape URL)".to_string());
+    };
+    let points = super::scrape::series(e, sc)?;
+    super::scrape::stat(&points, stat, from, to).ok_or_else(|| {
+        if from > 0.0 || to.is_finite() {
+            format!(
+                "no sample of `{}` in this window ({} scrapes failed)",
+                e.text,
+                sc.failed()
+            )
+        } else {
+            format!("no sample of `{}` ({} scrapes failed)", e.text, sc.failed())
+        }
+    })
 }
 
 fn endpoint<'s>(

@@ -10,6 +10,8 @@
 //! server_timing.checkpoint_save.p95 < 200ms
 //! node['AR→TC'].avg < 3s          (`->` is accepted for `→`)
 //! success_rate >= 95%
+//! stage[2].p95 < 5s               (one stage of a load shape: by index or name)
+//! scrape['db_pool_in_use / db_pool_max'].max < 0.8   (the target's metrics, see `scrape`)
 //! ```
 //!
 //! # Invariants
@@ -23,10 +25,12 @@
 
 mod evaluate;
 mod parse;
+pub mod scrape;
 #[cfg(test)]
 mod tests;
 
 pub use evaluate::measure;
+pub(crate) use evaluate::stage_verdict;
 pub use parse::did_you_mean;
 
 use crate::metrics::summary::{Summary, Verdict};
@@ -198,6 +202,8 @@ pub enum Metric {
     Field(String),
     StreamingResponses(String),
     ServerTimingMalformed,
+    /// A statistic of a series derived from the target's scraped metrics.
+    Scrape(scrape::Expr, scrape::Stat),
 }
 
 impl Metric {
@@ -216,11 +222,40 @@ impl Metric {
     }
 }
 
+/// Which stage of a load shape a threshold is scoped to (`stage[2]`, `stage['light']`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageRef {
+    /// 1-based.
+    Index(usize),
+    Name(String),
+}
+
+impl StageRef {
+    /// True when it names stage `index` (1-based) called `name`.
+    pub fn is(&self, index: usize, name: &str) -> bool {
+        match self {
+            StageRef::Index(i) => *i == index,
+            StageRef::Name(n) => n == name,
+        }
+    }
+}
+
+impl fmt::Display for StageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StageRef::Index(i) => write!(f, "stage {i}"),
+            StageRef::Name(n) => write!(f, "stage '{n}'"),
+        }
+    }
+}
+
 /// A parsed threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
     /// As written (trimmed).
     pub expr: String,
+    /// Judged on this stage's figures only; `None`: on the whole run.
+    pub stage: Option<StageRef>,
     pub metric: Metric,
     pub op: Op,
     /// In the metric's unit (ms, %, count, per second).
@@ -235,6 +270,12 @@ impl Threshold {
     /// Evaluates against a summary; never fails (a missing metric is a failed verdict).
     pub fn evaluate(&self, summary: &Summary) -> Verdict {
         evaluate::verdict(self, summary)
+    }
+
+    /// True when a stage has the figure this threshold reads (latency, rates, counts,
+    /// scraped series), so it can also be judged per stage.
+    pub fn per_stage(&self) -> bool {
+        evaluate::per_stage(&self.metric)
     }
 }
 
@@ -258,5 +299,24 @@ impl Thresholds {
 
     pub fn evaluate(&self, summary: &Summary) -> Vec<Verdict> {
         self.0.iter().map(|t| t.evaluate(summary)).collect()
+    }
+
+    /// The first threshold naming a stage that is not among `stages` (1-based index,
+    /// name), with the message to show; checked before a run starts.
+    pub fn unknown_stage(&self, stages: &[(usize, String)]) -> Option<String> {
+        for t in &self.0 {
+            let Some(r) = &t.stage else { continue };
+            if !stages.iter().any(|(i, n)| r.is(*i, n)) {
+                let have = if stages.is_empty() {
+                    "this run has no stages (give --stages or [[stages]])".to_string()
+                } else {
+                    let names: Vec<String> =
+                        stages.iter().map(|(i, n)| format!("{i} '{n}'")).collect();
+                    format!("stages: {}", names.join(", "))
+                };
+                return Some(format!("threshold \"{}\": no {r} ({have})", t.expr));
+            }
+        }
+        None
     }
 }

@@ -2,7 +2,9 @@
 //! knows its column. Grammar: `PATH OP NUMBER[UNIT]`, where `PATH` is dot-separated
 //! segments, each a name with an optional `['quoted key']` or `[number]`.
 
-use super::{HistRef, Kind, Metric, Op, ParseError, Scope, Stat, StreamPart, Threshold};
+use super::{
+    scrape, HistRef, Kind, Metric, Op, ParseError, Scope, StageRef, Stat, StreamPart, Threshold,
+};
 
 /// One path segment of a metric: `endpoint['POST /x']` or `p99` or `turn[3]`.
 #[derive(Debug)]
@@ -57,8 +59,19 @@ impl<'a> Parser<'a> {
         if self.peek().is_none() {
             return Err(self.err(1, "empty threshold; expected e.g. `p95 < 5s`"));
         }
-        let segments = self.path()?;
-        let metric = self.metric(&segments)?;
+        let stage = self.stage()?;
+        let metric_col = self.col();
+        let metric = if self.at_word("scrape") {
+            self.scrape()?
+        } else {
+            let segments = self.path()?;
+            self.metric(&segments)?
+        };
+        if stage.is_some() && !super::evaluate::per_stage(&metric) {
+            return Err(self
+                .err(metric_col, "this figure is not measured per stage")
+                .help(PER_STAGE));
+        }
         self.skip_ws();
         let op = self.op()?;
         self.skip_ws();
@@ -69,10 +82,118 @@ impl<'a> Parser<'a> {
         }
         Ok(Threshold {
             expr: self.expr.to_string(),
+            stage,
             metric,
             op,
             limit,
         })
+    }
+
+    /// True when the text at the cursor is `word` followed by `.` or `[`.
+    fn at_word(&self, word: &str) -> bool {
+        let n = word.chars().count();
+        self.chars[self.pos..]
+            .iter()
+            .take(n)
+            .copied()
+            .eq(word.chars())
+            && matches!(self.chars.get(self.pos + n), Some('.' | '['))
+    }
+
+    /// An optional `stage[N].` or `stage['name'].` prefix.
+    fn stage(&mut self) -> Result<Option<StageRef>, ParseError> {
+        if !(self.at_word("stage") && self.chars.get(self.pos + 5) == Some(&'[')) {
+            return Ok(None);
+        }
+        self.pos += 6;
+        let key_col = self.col();
+        let quoted = matches!(self.peek(), Some('\'' | '"'));
+        let key = self.key()?;
+        let r = if quoted {
+            StageRef::Name(key)
+        } else {
+            match key.parse::<usize>() {
+                Ok(n) if n >= 1 => StageRef::Index(n),
+                _ => {
+                    return Err(self.err(
+                        key_col,
+                        format!("stage `{key}` is not a stage number (stages count from 1) or a quoted name"),
+                    ))
+                }
+            }
+        };
+        if self.peek() != Some('.') {
+            return Err(self
+                .err(self.col(), "expected `.` and a figure after the stage")
+                .help("e.g. stage[2].p95 < 5s"));
+        }
+        self.pos += 1;
+        Ok(Some(r))
+    }
+
+    /// `scrape.EXPR.STAT` or `scrape['EXPR'].STAT` (see [`scrape`]).
+    fn scrape(&mut self) -> Result<Metric, ParseError> {
+        self.pos += "scrape".len();
+        let map = |p: &Self, (at, msg): (usize, String)| p.err(at + 1, msg);
+        let expr = if self.peek() == Some('[') {
+            self.pos += 1;
+            let open = self.col();
+            let q = match self.peek() {
+                Some(q @ ('\'' | '"')) => q,
+                _ => {
+                    return Err(self.err(
+                        open,
+                        "expected a quoted expression inside `[ ]`, e.g. scrape['db_pool_in_use / db_pool_max']",
+                    ))
+                }
+            };
+            let start = self.pos + 1;
+            // the closing quote is the last `q` before `]`, so label values may hold the
+            // other quote
+            let Some(close) = (start..self.chars.len())
+                .find(|&i| self.chars[i] == q && self.chars.get(i + 1) == Some(&']'))
+            else {
+                return Err(self.err(open, format!("unterminated expression (missing {q}])")));
+            };
+            let (e, _) =
+                scrape::parse(&self.chars, start, close, false).map_err(|e| map(self, e))?;
+            self.pos = close + 2;
+            e
+        } else {
+            self.pos += 1;
+            let (e, end) = scrape::parse(&self.chars, self.pos, self.chars.len(), true)
+                .map_err(|e| map(self, e))?;
+            self.pos = end;
+            e
+        };
+        let stat_help = || format!("statistics of a scraped series: {}", scrape::STATS);
+        if self.peek() != Some('.') {
+            return Err(self
+                .err(
+                    self.col(),
+                    format!("expected a statistic after `{}`", expr.text),
+                )
+                .help(stat_help()));
+        }
+        self.pos += 1;
+        let col = self.col();
+        let mut name = self.ident();
+        if is_percentile(&name)
+            && self.peek() == Some('.')
+            && self
+                .chars
+                .get(self.pos + 1)
+                .is_some_and(char::is_ascii_digit)
+        {
+            self.pos += 1;
+            name.push('.');
+            name.push_str(&self.ident());
+        }
+        let stat = scrape::stat_of(&name).ok_or_else(|| {
+            self.err(col, format!("unknown statistic `{name}`"))
+                .help(stat_help())
+        })?;
+        Ok(Metric::Scrape(expr, stat))
     }
 
     fn ident(&mut self) -> String {
@@ -499,7 +620,11 @@ impl<'a> Parser<'a> {
     }
 }
 
+const PER_STAGE: &str = "per stage: latency statistics (p95, avg, latency.max, …), server_timing.NAME.STAT, error_rate, success_rate, requests, failures, rps and scrape[…]";
+
 const METRIC_NAMES: &[&str] = &[
+    "stage",
+    "scrape",
     "avg",
     "min",
     "max",

@@ -228,3 +228,66 @@ fn a_rate_above_100_percent_is_refused() {
     assert!(Threshold::parse("error_rate <= 100%").is_ok());
     assert!(Threshold::parse("error_rate < 1").is_ok());
 }
+
+#[test]
+fn stage_scopes_and_scrape_expressions_parse() {
+    let t = ok("stage[2].p95 < 5s");
+    assert_eq!(t.stage, Some(StageRef::Index(2)));
+    assert_eq!(t.metric, Metric::Hist(HistRef::Latency, Stat::Pct(95.0)));
+    let t = ok("stage['light'].server_timing.checkpoint_save.p95 < 200ms");
+    assert_eq!(t.stage, Some(StageRef::Name("light".into())));
+    let t = ok("scrape['db_pool_in_use / db_pool_max'].max < 0.8");
+    let Metric::Scrape(e, scrape::Stat::Max) = &t.metric else {
+        panic!("{t:?}")
+    };
+    assert_eq!(
+        (
+            e.num.selector.name.as_str(),
+            e.den.as_ref().map(|d| d.selector.name.as_str())
+        ),
+        ("db_pool_in_use", Some("db_pool_max"))
+    );
+    assert_eq!(t.limit, 0.8);
+    let t = ok("stage[1].scrape.rate(http_requests_total{endpoint=\"start\"}).p99.9 < 100");
+    let Metric::Scrape(e, scrape::Stat::Pct(p)) = &t.metric else {
+        panic!("{t:?}")
+    };
+    assert!(e.num.rate && *p == 99.9);
+    assert_eq!(ok("scrape.g{pid='1'}.last == 2").metric.kind(), Kind::Count);
+}
+
+#[test]
+fn bad_stage_and_scrape_thresholds_point_at_the_column() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("stage[0].p95 < 1s", 7, "stage `0` is not a stage number"),
+        (
+            "stage[2]p95 < 1s",
+            9,
+            "expected `.` and a figure after the stage",
+        ),
+        (
+            "stage[2].endpoint['x'].p95 < 1s",
+            10,
+            "this figure is not measured per stage",
+        ),
+        (
+            "scrape.db_pool_in_use < 1",
+            22,
+            "expected a statistic after `db_pool_in_use`",
+        ),
+        (
+            "scrape.db_pool_in_use.top < 1",
+            23,
+            "unknown statistic `top`",
+        ),
+        ("scrape['a / '].max < 1", 13, "expected a metric name"),
+        ("scrape['a'.max < 1", 8, "unterminated expression"),
+        ("scrape[a].max < 1", 8, "expected a quoted expression"),
+        ("scrape.a{pid=\"1\".max < 1", 17, "expected `,` or `}`"),
+    ];
+    for (expr, col, msg) in cases {
+        let e = err(expr);
+        assert!(e.message.contains(msg), "{expr}: {e}");
+        assert_eq!(e.column, *col, "{expr}: {e}");
+    }
+}
