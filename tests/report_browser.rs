@@ -486,7 +486,7 @@ fn a_staged_run_with_scraped_metrics_charts_them_with_the_stage_boundaries() {
     );
     let drawn = b.eval(
         &s,
-        "Array.from(document.querySelectorAll('.chart svg')).map(function (svg) { \
+        "Array.from(document.querySelectorAll('.chart[data-chart] svg')).map(function (svg) { \
            return [svg.querySelectorAll('line.stage').length, Number(svg.getAttribute('data-points'))]; })",
     );
     let drawn = drawn.as_array().unwrap();
