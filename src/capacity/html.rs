@@ -9,6 +9,7 @@
 //!   bound levels are orange rings. A chart with no level says so instead of drawing.
 
 use super::{Level, Report};
+use crate::report::esc;
 use crate::report::format::{ms, num, pct};
 use std::fmt::Write as _;
 
@@ -349,21 +350,6 @@ fn attribution(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</tbody></table></div></section>\n");
-}
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

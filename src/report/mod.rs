@@ -21,6 +21,7 @@ mod csv;
 pub mod fixture;
 pub(crate) mod format;
 mod html;
+pub(crate) use html::esc;
 mod merge;
 pub mod scrape;
 pub mod shards;
