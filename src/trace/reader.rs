@@ -323,34 +323,7 @@ impl Iterator for Reader {
     type Item = Result<Exchange, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let Some((a, b)) = self.take_line() else {
-                match self.read_frame() {
-                    Ok(true) => continue,
-                    Ok(false) => self.done = true,
-                    Err(Fault::Damaged) => self.tear(FRAME_DAMAGED, false),
-                    Err(Fault::Io(source)) => {
-                        self.done = true;
-                        return Some(Err(Error::Io {
-                            path: self.path.clone(),
-                            source,
-                        }));
-                    }
-                }
-                continue;
-            };
-            match classify(&self.frame[a..b]) {
-                Record::Line(Line::Exchange(exchange)) => {
-                    self.integrity.exchanges += 1;
-                    return Some(Ok(exchange));
-                }
-                Record::Line(Line::Footer(footer)) => self.integrity.footer = Some(footer),
-                Record::Unknown => self.integrity.skipped += 1,
-                Record::Line(Line::Header(_)) => self.tear(SECOND_HEADER, true),
-                Record::Damaged => self.tear(NOT_A_RECORD, true),
-            }
-        }
-        None
+        self.next_with(&mut |_| None, &mut |e| e)
     }
 }
 
