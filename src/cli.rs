@@ -260,6 +260,10 @@ pub struct ReplayArgs {
     /// client's sessions.
     #[arg(long)]
     pub back_to_back: bool,
+    /// Run the worker threads at real-time priority (SCHED_FIFO 10), so think times hold
+    /// on a busy machine; needs root, CAP_SYS_NICE or an rtprio limit (exit 2 if refused).
+    #[arg(long)]
+    pub realtime: bool,
     /// Header added to every request, replacing a recorded one of the same name ('K: V');
     /// repeatable. Use it for credentials, which recordings hold redacted.
     #[arg(long = "header", value_name = "K: V")]

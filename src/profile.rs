@@ -76,6 +76,8 @@ pub struct Settings {
     /// Closed users play sessions back to back instead of whole recorded clients with
     /// their pauses between sessions (`back_to_back`).
     pub back_to_back: Option<bool>,
+    /// Worker threads at real-time priority (`realtime`, `--realtime`).
+    pub realtime: Option<bool>,
     /// Threshold expressions (`p95 < 5s`), parsed by `report::Thresholds`.
     pub thresholds: Vec<String>,
     /// Extra JSON pointers whose response values are session correlations (`/thread_id`).
@@ -146,6 +148,7 @@ impl Settings {
             timeout: pick(&flags.timeout, &self.timeout),
             seed: pick(&flags.seed, &self.seed),
             back_to_back: pick(&flags.back_to_back, &self.back_to_back),
+            realtime: pick(&flags.realtime, &self.realtime),
             thresholds: union(&self.thresholds, &flags.thresholds),
             correlation: union(&self.correlation, &flags.correlation),
             node_pointer: pick(&flags.node_pointer, &self.node_pointer),
@@ -179,6 +182,7 @@ const TOP_KEYS: &[&str] = &[
     "timeout",
     "seed",
     "back_to_back",
+    "realtime",
     "thresholds",
     "correlation",
     "metrics",
@@ -221,6 +225,7 @@ impl Profile {
             timeout: v.duration(&table, "timeout")?,
             seed: v.seed(&table)?,
             back_to_back: v.boolean(&table, "back_to_back")?,
+            realtime: v.boolean(&table, "realtime")?,
             thresholds: v.strings(&table, "thresholds", "")?,
             on_divergence: v.string(&table, "on_divergence", "")?,
             ..Settings::default()
@@ -575,6 +580,7 @@ mod tests {
             timeout = 60
             seed = 7
             back_to_back = true
+            realtime = true
             thresholds = ["error_rate < 0.1%", "p95 < 5s"]
             [correlation]
             pointers = ["/thread_id", "/session/id"]
@@ -598,6 +604,7 @@ mod tests {
         assert_eq!(s.speed, Some(2.5));
         assert_eq!(s.timeout, Some(Duration::from_secs(60)));
         assert_eq!(s.back_to_back, Some(true));
+        assert_eq!(s.realtime, Some(true));
         assert_eq!(s.seed, Some(7));
         assert_eq!(s.thresholds, ["error_rate < 0.1%", "p95 < 5s"]);
         assert_eq!(s.correlation, ["/thread_id", "/session/id"]);

@@ -580,6 +580,7 @@ fn flag_settings(args: &ReplayArgs) -> anyhow::Result<Settings> {
         timeout: args.timeout,
         seed: args.seed,
         back_to_back: args.back_to_back.then_some(true),
+        realtime: args.realtime.then_some(true),
         on_divergence: args.on_divergence.clone(),
         thresholds: args.thresholds.clone(),
         stages: match &args.stages {
@@ -636,6 +637,7 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
     }
     c.seed = s.seed.unwrap_or(1);
     c.back_to_back = s.back_to_back.unwrap_or(false);
+    c.realtime = s.realtime.unwrap_or(false);
     c.headers = s
         .headers
         .iter()

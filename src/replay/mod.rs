@@ -44,6 +44,7 @@ pub mod hook;
 pub mod limits;
 mod load;
 pub mod plan;
+pub mod priority;
 pub mod rewrite;
 mod run;
 pub mod sample;
@@ -75,6 +76,8 @@ pub enum Error {
     EmptyPlan,
     #[error("cannot start worker thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("--realtime: {0}")]
+    Realtime(String),
     #[error("TLS setup for the target failed")]
     Tls(#[from] crate::tls::Error),
 }
@@ -175,6 +178,9 @@ pub struct Config {
     /// Per-route figures in every [`Progress::second`] (a live view such as `--web`); one
     /// more histogram record per request, so off unless asked for.
     pub live: bool,
+    /// Worker threads under `SCHED_FIFO` ([`priority`], `--realtime`): think times hold on
+    /// a busy machine.
+    pub realtime: bool,
 }
 
 impl Config {
@@ -196,6 +202,7 @@ impl Config {
             keep_sample: 0,
             abort: Default::default(),
             live: false,
+            realtime: false,
         }
     }
 }

@@ -111,6 +111,9 @@ pub fn run_with<M: Measure>(
     // roots) is built from it below, not in the first user's timed path
     let tls = crate::tls::client_config(config.ca_cert.as_deref())?;
     preflight(&config.target)?;
+    if config.realtime {
+        super::priority::check().map_err(Error::Realtime)?;
+    }
     let client_config = Arc::new(
         ClientConfig::new(&config.target, config.timeout, &config.headers, tls).map_err(|e| {
             Error::BadTarget {
@@ -153,9 +156,15 @@ pub fn run_with<M: Measure>(
         let (closed, bounded) = (control.is_closed(), config.duration.is_some());
         let abort = config.abort.clone();
         let live = config.live;
+        let realtime = config.realtime;
         let h = std::thread::Builder::new()
             .name(format!("replay-{index}"))
             .spawn(move || {
+                // checked before any load: a refusal here cannot happen but for a limit
+                // changed since, and the worker then runs at ordinary priority
+                if realtime {
+                    let _ = super::priority::raise();
+                }
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(_) => return,
