@@ -219,15 +219,20 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub target: String,
     /// Closed workload: this many virtual users, each replaying sessions back to back.
-    #[arg(long, conflicts_with = "multiply")]
+    #[arg(long, conflicts_with_all = ["multiply", "rate"])]
     pub users: Option<u64>,
     /// Closed workload: users started per second (default: all within one second).
     #[arg(long)]
     pub spawn_rate: Option<f64>,
     /// Open workload: the recorded session arrivals K times over (default when --users is
     /// not given: 1, the recording as it happened).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rate")]
     pub multiply: Option<u64>,
+    /// Open workload at a rate: session arrivals per second, evenly spaced ('5/s', '0.5/s'
+    /// or '5'), the recorded sessions in recorded order, cycled when used up. Without
+    /// --duration every recorded session arrives once.
+    #[arg(long, value_name = "R/s", value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Time compression: think times (and open-workload arrivals) are divided by it
     /// [default: 1].
     #[arg(long)]
@@ -238,8 +243,9 @@ pub struct ReplayArgs {
     pub timing: Option<crate::timing::Timing>,
     /// Load stages, TARGET:[RAMP+]HOLD joined by commas: '10:1m,100:30s+2m' holds 10 users
     /// 1 min, then ramps to 100 over 30 s and holds 2 min; `xK` targets are multipliers of
-    /// an open workload. Replaces --users / --multiply and the profile's [[stages]].
-    #[arg(long, value_name = "STAGES", conflicts_with_all = ["users", "multiply"])]
+    /// an open workload, `R/s` targets its session arrivals per second ('2/s:10s,5/s:5s+20s').
+    /// Replaces --users / --multiply / --rate and the profile's [[stages]].
+    #[arg(long, value_name = "STAGES", conflicts_with_all = ["users", "multiply", "rate"])]
     pub stages: Option<String>,
     /// Stop the run after this long (e.g. 30s, 5m). Without it, closed users replay the
     /// recording once between them and open runs end when every arrival finished.
@@ -329,6 +335,13 @@ pub struct ReplayArgs {
 // ---------------------------------------------------------------- capacity
 
 /// Parses a share: `10%` or `0.1`, strictly between 0 and 1 (exclusive of 0).
+/// Session arrivals per second: `5/s`, `0.5/s` or a bare number, finite and > 0.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    crate::profile::stages::rate(s).ok_or_else(|| {
+        format!("`{s}` is not a rate (expected sessions per second > 0, e.g. 5/s or 0.5/s)")
+    })
+}
+
 pub fn parse_percent(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let v = match t.strip_suffix('%') {
@@ -359,7 +372,11 @@ pub struct CapacityArgs {
     /// shown beside them) instead of closed users.
     #[arg(long)]
     pub open: bool,
-    /// The first (lightest) level [default: 10 users, or ×1 with --open].
+    /// Open workload at a rate: levels are session arrivals per second (whole numbers,
+    /// evenly spaced; the recorded sessions cycled) instead of closed users.
+    #[arg(long, conflicts_with = "open")]
+    pub rate: bool,
+    /// The first (lightest) level [default: 10 users, ×1 with --open, 1/s with --rate].
     #[arg(long)]
     pub start: Option<u64>,
     /// Each level is this many times the last until one breaks.
@@ -383,6 +400,9 @@ pub struct CapacityArgs {
     /// Highest level of an open search (multiplier).
     #[arg(long, default_value_t = 1_000)]
     pub max_multiply: u64,
+    /// Highest level of a rate search (sessions per second).
+    #[arg(long, default_value_t = 1_000)]
+    pub max_rate: u64,
     /// The whole search stops before a level that would end later than this.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub max_duration: Duration,

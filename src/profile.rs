@@ -65,6 +65,8 @@ pub struct Settings {
     pub spawn_rate: Option<f64>,
     /// Open workload: recorded arrivals replayed K times over.
     pub multiply: Option<u64>,
+    /// Open workload at a rate: session arrivals per second (`rate`, `--rate`).
+    pub rate: Option<f64>,
     /// How long the run lasts (`run_time`, alias `duration`).
     pub run_time: Option<Duration>,
     pub timing: Option<Timing>,
@@ -120,28 +122,35 @@ impl Settings {
         // flag stages replace the profile's workload
         let stages = if !flags.stages.is_empty() {
             flags.stages.clone()
-        } else if flags.users.is_some() || flags.multiply.is_some() {
+        } else if flags.users.is_some() || flags.multiply.is_some() || flags.rate.is_some() {
             Vec::new()
         } else {
             self.stages.clone()
         };
-        let (users, spawn_rate, multiply) = if !flags.stages.is_empty() {
-            (None, pick(&flags.spawn_rate, &self.spawn_rate), None)
-        } else if flags.multiply.is_some() {
-            (flags.users, flags.spawn_rate, flags.multiply)
+        let (users, spawn_rate, multiply, rate) = if !flags.stages.is_empty() {
+            (None, pick(&flags.spawn_rate, &self.spawn_rate), None, None)
+        } else if flags.multiply.is_some() || flags.rate.is_some() {
+            (flags.users, flags.spawn_rate, flags.multiply, flags.rate)
         } else if flags.users.is_some() {
-            (flags.users, pick(&flags.spawn_rate, &self.spawn_rate), None)
+            (
+                flags.users,
+                pick(&flags.spawn_rate, &self.spawn_rate),
+                None,
+                None,
+            )
         } else {
             (
                 self.users,
                 pick(&flags.spawn_rate, &self.spawn_rate),
                 self.multiply,
+                self.rate,
             )
         };
         Settings {
             users,
             spawn_rate,
             multiply,
+            rate,
             run_time: pick(&flags.run_time, &self.run_time),
             timing: pick(&flags.timing, &self.timing),
             speed: pick(&flags.speed, &self.speed),
@@ -175,6 +184,7 @@ const TOP_KEYS: &[&str] = &[
     "users",
     "spawn_rate",
     "multiply",
+    "rate",
     "run_time",
     "duration",
     "timing",
@@ -219,6 +229,7 @@ impl Profile {
             users: v.count(&table, "users")?,
             spawn_rate: v.positive(&table, "spawn_rate")?,
             multiply: v.count(&table, "multiply")?,
+            rate: v.rate(&table, "rate")?,
             run_time: v.duration(&table, "run_time")?,
             timing: v.timing(&table)?,
             speed: v.positive(&table, "speed")?,
@@ -250,18 +261,29 @@ impl Profile {
                 "cannot be combined with `users`: use `users` (+ `spawn_rate`) for a closed workload or `multiply` for an open one",
             ));
         }
-        if s.spawn_rate.is_some() && s.multiply.is_some() {
+        if s.rate.is_some() && (s.users.is_some() || s.multiply.is_some()) {
+            return Err(v.bad(
+                "rate",
+                &format!(
+                    "cannot be combined with `{}`: `rate` is an open workload of its own (sessions per second)",
+                    if s.users.is_some() { "users" } else { "multiply" }
+                ),
+            ));
+        }
+        if s.spawn_rate.is_some() && (s.multiply.is_some() || s.rate.is_some()) {
             return Err(v.bad(
                 "spawn_rate",
                 "applies to `users` (closed workload), not to `multiply`",
             ));
         }
         s.stages = v.stages(&table)?;
-        if !s.stages.is_empty() && (s.users.is_some() || s.multiply.is_some()) {
+        if !s.stages.is_empty() && (s.users.is_some() || s.multiply.is_some() || s.rate.is_some()) {
             let key = if s.users.is_some() {
                 "users"
-            } else {
+            } else if s.multiply.is_some() {
                 "multiply"
+            } else {
+                "rate"
             };
             return Err(v.bad(
                 key,
@@ -378,6 +400,19 @@ impl Validator<'_> {
                 key,
                 &format!("must be true or false, found {}", shown(other)),
             )),
+        }
+    }
+
+    /// A rate of sessions per second: a number > 0 or a string such as `"5/s"`.
+    fn rate(&self, t: &toml::Table, key: &str) -> Result<Option<f64>, Error> {
+        match t.get(key) {
+            Some(toml::Value::String(text)) => stages::rate(text).map(Some).ok_or_else(|| {
+                self.bad(
+                    key,
+                    &format!("must be a number of sessions per second > 0 (5, 2.5 or \"5/s\"), found \"{text}\""),
+                )
+            }),
+            _ => self.positive(t, key),
         }
     }
 

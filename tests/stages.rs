@@ -80,12 +80,12 @@ async fn a_ladder_follows_its_stages_at_the_mock_and_its_stages_add_up() {
     let s = summary(&report);
 
     // The stages, their windows, and the changes the driver made through the run control.
-    let names: Vec<(usize, &str, u64)> = s
+    let names: Vec<(usize, &str, f64)> = s
         .stages
         .iter()
         .map(|st| (st.index, st.name.as_str(), st.target))
         .collect();
-    assert_eq!(names, vec![(1, "1", 2), (2, "2", 6), (3, "3", 3)]);
+    assert_eq!(names, vec![(1, "1", 2.0), (2, "2", 6.0), (3, "3", 3.0)]);
     let windows: Vec<(f64, f64)> = s.stages.iter().map(|st| (st.start_s, st.end_s)).collect();
     assert_eq!(windows[..2], [(0.0, 2.0), (2.0, 4.0)]);
     assert!(windows[2].0 == 4.0 && (windows[2].1 - s.run.duration_s).abs() < 1e-9);
@@ -344,5 +344,70 @@ async fn open_stages_multiply_the_arrivals_still_to_come() {
         "{:?}",
         s.stages
     );
+    m.shutdown().await;
+}
+
+/// Against the mock's database bottleneck (a pool of 4 connections, 20 ms per checkpoint:
+/// saturated from about 48 users at this recording and speed, see tests/capacity.rs), a
+/// ladder from 12 to 96 users breaks its p95 at stage 2, and the report's first line says
+/// so and names the database: Server-Timing `checkpoint_*` grew, the pool is full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ladders_headline_names_the_database_when_its_pool_saturates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ex = Vec::new();
+    for s in 0..6u64 {
+        let thread = format!("3f2c1a9e-8c4b-4f1e-9a53-{:012x}", s + 1);
+        let sends: Vec<(u64, u64)> = (0..4u64).map(|k| (5 + (k + 1) * 1000 + k * 5, 5)).collect();
+        ex.extend(session(&format!("s{s}"), &thread, s * 100, s * 50, &sends));
+    }
+    let trace = write_trace(dir.path(), &ex);
+    let m = mock_with(mock::Config::default().db(4, Duration::from_millis(20))).await;
+    let (url, report) = (m.url(), dir.path().join("r"));
+    let metrics = format!("{url}/metrics@250ms");
+    let (t, r) = (trace.clone(), report.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+            .args(["replay", t.to_str().unwrap(), "--target", &url])
+            .args(["--speed", "2", "--stages", "12:3s,96:1s+4s"])
+            .args(["--threshold", "p95 < 150ms", "--scrape", &metrics])
+            .arg("--report")
+            .arg(&r)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let s = summary(&report);
+    assert_eq!(s.totals.requests, m.counters().requests());
+    // the light stage met the p95, the heavy one did not (it is the one attributed)
+    assert!(
+        s.stages[0].thresholds.iter().all(|v| v.ok),
+        "{:?}",
+        s.stages[0]
+    );
+    assert!(
+        s.stages[1].thresholds.iter().any(|v| !v.ok),
+        "{:?}",
+        s.stages[1]
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.trim_start().lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("at stage 2 (96 users) p95 crossed 150ms"),
+        "{stdout}"
+    );
+    assert!(first.contains("checkpoint_"), "{first}");
+    assert!(first.contains("db pool"), "{first}");
+    assert!(first.ends_with("→ the database side"), "{first}");
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    let at = html
+        .find("id=\"stages-headline\"")
+        .expect("headline in report.html");
+    assert!(
+        at < html.find("class=\"kpis").unwrap_or(usize::MAX),
+        "at the top"
+    );
+    assert!(html[at..].contains("the database side"));
     m.shutdown().await;
 }

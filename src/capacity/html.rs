@@ -84,6 +84,8 @@ pub fn render(r: &Report) -> String {
         "<section><p class=\"muted\">Horizontal axes: {}.</p><div class=\"grid2\">",
         if r.workload == "open" {
             "multiplier of the recorded arrivals"
+        } else if r.workload == "rate" {
+            "session arrivals per second"
         } else {
             "users"
         }

@@ -27,8 +27,11 @@ pub struct Runner {
     pub plan: Arc<Plan>,
     /// Target, speed, timing, timeout, headers…; its workload and duration are set per level.
     pub base: replay::Config,
-    /// Closed (levels are users) or open (levels are multipliers).
+    /// Closed (levels are users) or open (levels are multipliers, or sessions/s with
+    /// `rate`).
     pub closed: bool,
+    /// Open at a rate: levels are session arrivals per second.
+    pub rate: bool,
     /// Closed: users started per second (default: a level's users within one second).
     pub spawn_rate: Option<f64>,
     pub warmup: Duration,
@@ -45,6 +48,7 @@ impl Runner {
     pub fn label(&self, load: u64) -> String {
         match self.sessions_per_s(load) {
             None => format!("{load} user{}", if load == 1 { "" } else { "s" }),
+            Some(_) if self.rate => format!("{load} sessions/s"),
             Some(r) => format!("×{load} ({r:.2} sessions/s)"),
         }
     }
@@ -53,6 +57,9 @@ impl Runner {
     pub fn sessions_per_s(&self, load: u64) -> Option<f64> {
         if self.closed {
             return None;
+        }
+        if self.rate {
+            return Some(load as f64);
         }
         let first = self
             .plan
@@ -88,6 +95,8 @@ impl Runner {
                 users: load,
                 spawn_rate: Some(self.spawn_rate.unwrap_or(load as f64)),
             }
+        } else if self.rate {
+            Workload::Rate { per_s: load as f64 }
         } else {
             Workload::Open { multiply: load }
         };

@@ -46,7 +46,8 @@ pub struct Report {
     pub tool: String,
     pub target: String,
     pub recordings: Vec<String>,
-    /// `closed` (levels are users) or `open` (levels are multipliers of the arrivals).
+    /// `closed` (levels are users), `open` (levels are multipliers of the arrivals) or
+    /// `rate` (levels are session arrivals per second).
     pub workload: String,
     pub slos: Vec<String>,
     pub settings: Settings,

@@ -31,10 +31,12 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<Exit> {
         .iter()
         .map(|a| crate::scrape::Target::parse(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let closed = !args.open;
+    let closed = !args.open && !args.rate;
     let start = args.start.unwrap_or(if closed { 10 } else { 1 });
     let (max, max_flag) = if closed {
         (args.max_users, "--max-users")
+    } else if args.rate {
+        (args.max_rate, "--max-rate")
     } else {
         (args.max_multiply, "--max-multiply")
     };
@@ -74,7 +76,7 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<Exit> {
     let plan = Arc::new(plan);
     let warmup_secs = args.warmup.as_secs_f64().ceil();
     let longest = warmup_secs + args.hold.max(args.confirm).as_secs_f64();
-    if !closed {
+    if args.open {
         let first = plan.sessions.first().map(|s| s.start).unwrap_or_default();
         let span = config
             .speed
@@ -108,6 +110,7 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<Exit> {
         plan: plan.clone(),
         base: config,
         closed,
+        rate: args.rate,
         spawn_rate: args.spawn_rate,
         warmup: args.warmup,
         thresholds,
@@ -136,7 +139,13 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<Exit> {
         plan.sessions.len(),
         plan.exchanges,
         runner.base.target,
-        if closed { "users" } else { "multiplier" },
+        if closed {
+            "users"
+        } else if args.rate {
+            "sessions/s"
+        } else {
+            "multiplier"
+        },
         runner.label(start),
         args.growth,
         args.precision * 100.0,
@@ -151,7 +160,14 @@ pub fn run(args: CapacityArgs) -> anyhow::Result<Exit> {
         tool: format!("reprise {}", env!("CARGO_PKG_VERSION")),
         target: runner.base.target.clone(),
         recordings: args.files.iter().map(|f| f.display().to_string()).collect(),
-        workload: if closed { "closed" } else { "open" }.into(),
+        workload: if closed {
+            "closed"
+        } else if args.rate {
+            "rate"
+        } else {
+            "open"
+        }
+        .into(),
         slos: args.slos.clone(),
         settings,
         started_at: rfc3339(started_at),
@@ -351,6 +367,9 @@ fn config(args: &CapacityArgs) -> anyhow::Result<Config> {
     );
     if args.open {
         c.workload = Workload::Open { multiply: 1 };
+    }
+    if args.rate {
+        c.workload = Workload::Rate { per_s: 1.0 };
     }
     c.speed = Speed::new(args.speed).context("--speed must be a positive number")?;
     c.timing = args.timing;

@@ -368,7 +368,11 @@ pub fn execute_with(
     }
     // the table is printed whether or not the files could be written
     let written = report::write_all(&summary, &out.dir);
-    let mut text = format!("\n{}\n", console::table(&summary));
+    let mut text = match report::stages::headline(&summary) {
+        Some(h) => format!("\n{h}\n"),
+        None => String::new(),
+    };
+    text.push_str(&format!("\n{}\n", console::table(&summary)));
     let conversation = report::conversation::render(&summary.conversation);
     if !conversation.is_empty() {
         text.push_str(&conversation);
@@ -428,6 +432,7 @@ fn web_session(
                 spawn_rate: spawn_rate.unwrap_or(0.0),
             },
             Workload::Open { multiply } => crate::metrics::summary::Workload::Open { multiply },
+            Workload::Rate { per_s } => crate::metrics::summary::Workload::Rate { per_s },
         },
         report_dir: out.dir.display().to_string(),
     };
@@ -464,6 +469,7 @@ fn shape(s: &Settings) -> Option<replay::stages::Shape> {
     let first = s.stages.first()?;
     Some(replay::stages::Shape {
         closed: matches!(first.target, crate::profile::stages::Target::Users(_)),
+        rate: matches!(first.target, crate::profile::stages::Target::Rate(_)),
         spawn_rate: s.spawn_rate,
         stages: s
             .stages
@@ -515,7 +521,11 @@ fn check_open_files(config: &Config, shape: Option<&replay::stages::Shape>) -> a
     if let Workload::Closed { users, .. } = config.workload {
         // a load shape needs its largest stage's users at once
         let users = shape.map_or(users, |s| {
-            s.stages.iter().map(|st| st.target).max().unwrap_or(users)
+            s.stages
+                .iter()
+                .map(|st| st.target.round() as u64)
+                .max()
+                .unwrap_or(users)
         });
         let here = match config.shard {
             Some(s) => users.div_ceil(s.count.max(1)),
@@ -574,6 +584,7 @@ fn flag_settings(args: &ReplayArgs) -> anyhow::Result<Settings> {
         users: args.users,
         spawn_rate: args.spawn_rate,
         multiply: args.multiply,
+        rate: args.rate,
         run_time: args.duration,
         timing: args.timing,
         speed: args.speed,
@@ -607,6 +618,9 @@ fn config(args: &ReplayArgs, s: &Settings) -> anyhow::Result<Config> {
     let staged = shape(s);
     let workload = match (&staged, s.users, s.multiply) {
         (Some(sh), _, _) => sh.first(),
+        (None, None, None) if s.rate.is_some() => Workload::Rate {
+            per_s: s.rate.unwrap_or(1.0),
+        },
         (None, Some(0), _) => bail!("--users must be at least 1"),
         (None, Some(users), _) => Workload::Closed {
             users,

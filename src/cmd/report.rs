@@ -67,6 +67,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
     let written = report::write_all(&summary, &out)
         .with_context(|| format!("writing the report to {}", out.display()))?;
 
+    if let Some(h) = report::stages::headline(&summary) {
+        println!("{h}\n");
+    }
     print!("{}", report::render_summary(&summary));
     let conversation = report::conversation::render(&summary.conversation);
     if !conversation.is_empty() {

@@ -152,13 +152,25 @@ pub struct ControlEvent {
     pub at_once: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multiply: Option<u64>,
+    /// A rate workload's new session arrivals per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Workload {
-    Closed { users: u64, spawn_rate: f64 },
-    Open { multiply: u64 },
+    Closed {
+        users: u64,
+        spawn_rate: f64,
+    },
+    Open {
+        multiply: u64,
+    },
+    /// Open workload at a rate: `per_s` session arrivals per second, evenly spaced.
+    Rate {
+        per_s: f64,
+    },
 }
 
 impl Default for Workload {
@@ -432,8 +444,9 @@ pub struct Stage {
     pub index: usize,
     /// As given in the profile, else the index.
     pub name: String,
-    /// Users for a closed workload, the multiplier for an open one.
-    pub target: u64,
+    /// Users for a closed workload, the multiplier for an open one, sessions per second for
+    /// a rate one.
+    pub target: f64,
     pub ramp_s: f64,
     pub hold_s: f64,
     /// The window, seconds since the run's start; the last stage's ends with the run.

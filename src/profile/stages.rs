@@ -2,29 +2,42 @@
 //!
 //! Two spellings of one type: a profile's `[[stages]]` tables and the compact `--stages`
 //! text, `TARGET:[RAMP+]HOLD` joined by commas (`10:1m,100:30s+2m`). `TARGET` is a number
-//! of users (closed workload) or `xK`, a multiplier (open workload).
+//! of users (closed workload), `xK`, a multiplier (open workload), or `R/s`, session
+//! arrivals per second (open workload at a rate; `R` may have decimals: `0.5/s`).
 //!
 //! # Invariants
 //! - A parsed list is never empty, every hold is > 0, and every stage has the same kind of
-//!   target (all users or all multipliers).
+//!   target (all users, all multipliers or all rates).
 //! - Names are unique; a stage without a name is called by its 1-based index.
 
 use super::Error;
 use std::time::Duration;
 
 /// What one stage aims for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Target {
     /// Closed workload: concurrent virtual users.
     Users(u64),
     /// Open workload: copies of the recorded arrivals.
     Multiply(u64),
+    /// Open workload: session arrivals per second (finite, > 0).
+    Rate(f64),
 }
 
 impl Target {
-    pub fn value(self) -> u64 {
+    pub fn value(self) -> f64 {
         match self {
-            Target::Users(n) | Target::Multiply(n) => n,
+            Target::Users(n) | Target::Multiply(n) => n as f64,
+            Target::Rate(r) => r,
+        }
+    }
+
+    /// Which kind of target: every stage of a list has the same.
+    fn kind(self) -> &'static str {
+        match self {
+            Target::Users(_) => "users",
+            Target::Multiply(_) => "multiply",
+            Target::Rate(_) => "rate",
         }
     }
 }
@@ -40,7 +53,14 @@ pub struct Stage {
 }
 
 /// The keys of one `[[stages]]` table.
-pub(super) const KEYS: &[&str] = &["name", "users", "multiply", "ramp", "hold"];
+pub(super) const KEYS: &[&str] = &["name", "users", "multiply", "rate", "ramp", "hold"];
+
+/// A rate of sessions per second, `5/s`, `0.5/s` or a bare number (`5`): finite and > 0.
+pub fn rate(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t).trim();
+    t.parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0)
+}
 
 /// Parses the compact form, e.g. `10:1m,100:30s+2m,x3:1m`; the error says what is wrong
 /// with which stage.
@@ -54,11 +74,14 @@ pub fn parse_list(text: &str) -> Result<Vec<Stage>, String> {
         })?;
         let target = target.trim();
         let target = match target.strip_prefix(['x', 'X']) {
+            _ if target.ends_with("/s") => Target::Rate(rate(target).ok_or_else(|| {
+                format!("stage {n} `{part}`: rate `{target}` must be a number of sessions per second > 0 followed by /s (e.g. 2.5/s)")
+            })?),
             Some(k) => Target::Multiply(count(k).ok_or_else(|| {
                 format!("stage {n} `{part}`: multiplier `{target}` must be x followed by a whole number ≥ 1")
             })?),
             None => Target::Users(count(target).ok_or_else(|| {
-                format!("stage {n} `{part}`: `{target}` is not a number of users ≥ 1 (or xK for a multiplier)")
+                format!("stage {n} `{part}`: `{target}` is not a number of users ≥ 1 (or xK for a multiplier, R/s for a rate)")
             })?),
         };
         let (ramp, hold) = match time.split_once('+') {
@@ -95,15 +118,22 @@ pub(super) fn check(stages: &[Stage]) -> Result<(), String> {
     let Some(first) = stages.first() else {
         return Err("no stage given".into());
     };
-    let users = matches!(first.target, Target::Users(_));
-    if let Some((i, _)) = stages
+    let kind = first.target.kind();
+    if let Some((i, s)) = stages
         .iter()
         .enumerate()
-        .find(|(_, s)| matches!(s.target, Target::Users(_)) != users)
+        .find(|(_, s)| s.target.kind() != kind)
     {
+        let names = |k: &str| match k {
+            "users" => "users",
+            "multiply" => "multipliers",
+            _ => "rates",
+        };
         return Err(format!(
-            "stage {} mixes users and multipliers: every stage gives `users` (closed workload) or every stage gives `multiply` (open workload)",
-            i + 1
+            "stage {} mixes {} and {}: every stage gives `users` (closed workload), every stage `multiply` (open workload) or every stage `rate` (sessions per second)",
+            i + 1,
+            names(kind),
+            names(s.target.kind()),
         ));
     }
     for (i, s) in stages.iter().enumerate() {
@@ -176,20 +206,26 @@ impl super::Validator<'_> {
             let multiply = self
                 .count(st, "multiply")
                 .map_err(|e| self.prefixed(e, &prefix))?;
-            let target = match (users, multiply) {
-                (Some(u), None) => Target::Users(u),
-                (None, Some(m)) => Target::Multiply(m),
-                (Some(_), Some(_)) => {
-                    return Err(self.bad(
-                        &format!("{prefix}multiply"),
-                        "cannot be combined with `users` in one stage",
-                    ))
-                }
-                (None, None) => {
+            let per_s = self
+                .rate(st, "rate")
+                .map_err(|e| self.prefixed(e, &prefix))?;
+            let target = match (users, multiply, per_s) {
+                (Some(u), None, None) => Target::Users(u),
+                (None, Some(m), None) => Target::Multiply(m),
+                (None, None, Some(r)) => Target::Rate(r),
+                (None, None, None) => {
                     return Err(self.bad(
                         &format!("stages[{i}]"),
-                        "needs `users` (closed workload) or `multiply` (open workload)",
+                        "needs `users` (closed workload), `multiply` or `rate` (open workload)",
                     ))
+                }
+                (u, _, r) => {
+                    let key = if r.is_some() { "rate" } else { "multiply" };
+                    let other = if u.is_some() { "users" } else { "multiply" };
+                    return Err(self.bad(
+                        &format!("{prefix}{key}"),
+                        &format!("cannot be combined with `{other}` in one stage"),
+                    ));
                 }
             };
             let ramp = match st.get("ramp") {
@@ -259,6 +295,11 @@ mod tests {
         assert_eq!(total(&s), secs(215));
         let open = parse_list("x2:10s,x4:5s+10s").unwrap();
         assert_eq!(open[1].target, Target::Multiply(4));
+        let rate = parse_list("2/s:10s, 0.5/s:5s+20s").unwrap();
+        assert_eq!(
+            (rate[0].target, rate[1].target, rate[1].ramp),
+            (Target::Rate(2.0), Target::Rate(0.5), secs(5))
+        );
     }
 
     #[test]
@@ -277,6 +318,12 @@ mod tests {
             ("10:soon+1m", "ramp `soon` is not a duration"),
             ("10:0s", "hold `0s` is not a duration > 0"),
             ("10:1m,x2:1m", "stage 2 mixes users and multipliers"),
+            ("2/s:1m,10:1m", "stage 2 mixes rates and users"),
+            (
+                "0/s:1m",
+                "rate `0/s` must be a number of sessions per second > 0",
+            ),
+            ("x/s:1m", "rate `x/s`"),
         ];
         for (text, want) in cases {
             let e = parse_list(text).unwrap_err();
@@ -313,13 +360,27 @@ mod profile_tests {
         );
         let open = parse("[[stages]]\nmultiply = 2\nramp = 0\nhold = \"10s\"").unwrap();
         assert_eq!(open.settings.stages[0].target, stages::Target::Multiply(2));
+        let rate = parse("[[stages]]\nrate = \"2.5/s\"\nhold = 5\n[[stages]]\nrate = 4\nhold = 5")
+            .unwrap();
+        let targets: Vec<_> = rate.settings.stages.iter().map(|s| s.target).collect();
+        assert_eq!(
+            targets,
+            [stages::Target::Rate(2.5), stages::Target::Rate(4.0)]
+        );
+        let flat = parse("rate = \"5/s\"").unwrap();
+        assert_eq!(flat.settings.rate, Some(5.0));
     }
 
     #[test]
     fn bad_stages_name_the_file_the_stage_and_the_key() {
         let cases: &[(&str, &str)] = &[
             ("[[stages]]\nusres = 1\nhold = 1", "unknown key `stages[0].usres` (did you mean `stages[0].users`?)"),
-            ("[[stages]]\nhold = \"1m\"", "`stages[0]` needs `users` (closed workload) or `multiply`"),
+            ("[[stages]]\nhold = \"1m\"", "`stages[0]` needs `users` (closed workload), `multiply` or `rate`"),
+            ("[[stages]]\nrate = \"fast\"\nhold = 1", "`stages[0].rate` must be a number of sessions per second > 0"),
+            ("[[stages]]\nrate = 2\nusers = 3\nhold = 1", "`stages[0].rate` cannot be combined with `users`"),
+            ("[[stages]]\nrate = 2\nhold = 1\n[[stages]]\nusers = 3\nhold = 1", "`stages` stage 2 mixes rates and users"),
+            ("rate = 2\nusers = 3", "`rate` cannot be combined with `users`"),
+            ("rate = 0", "`rate` must be a number > 0"),
             ("[[stages]]\nusers = 5", "`stages[0]` needs `hold`"),
             ("[[stages]]\nusers = 0\nhold = 1", "`stages[0].users` must be a whole number ≥ 1, found 0"),
             ("[[stages]]\nusers = 5\nhold = \"soon\"", "`stages[0].hold` must be a duration"),
@@ -363,8 +424,8 @@ mod profile_tests {
     fn the_shipped_ladder_runs_the_seeds_four_levels() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/ladder.toml");
         let p = Profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let users: Vec<u64> = p.settings.stages.iter().map(|s| s.target.value()).collect();
-        assert_eq!(users, [10, 100, 1000, 10_000]);
+        let users: Vec<f64> = p.settings.stages.iter().map(|s| s.target.value()).collect();
+        assert_eq!(users, [10.0, 100.0, 1000.0, 10_000.0]);
         assert!(!p.settings.thresholds.is_empty());
     }
 }

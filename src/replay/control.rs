@@ -3,7 +3,7 @@
 //! A [`Control`] is made before the run and handed to [`run_with`](super::run_with); any
 //! thread (the web UI, a load shape, a test) may then [`apply`](Control::apply) a
 //! [`Change`]: the closed workload's target users and spawn rate, the open workload's
-//! multiplier, pause, resume, stop. Every accepted change becomes an [`Event`] with its
+//! multiplier, the rate workload's sessions per second, pause, resume, stop. Every accepted change becomes an [`Event`] with its
 //! time, kept for `summary.json` (`run.events`) and the charts' markers.
 //!
 //! Workers never lock to read the target: the handle publishes a [`Target`] on a
@@ -12,7 +12,7 @@
 //!
 //! # Invariants
 //! - A change out of range (users < 0 cannot be typed; spawn rate ≤ 0 or not finite,
-//!   multiplier 0, a change for the other workload, or any change once stopped) is refused
+//!   multiplier 0, a rate ≤ 0 or not finite, a change for another workload, or any change once stopped) is refused
 //!   with an [`Error`] and changes nothing, not even the event list.
 //! - Lowering users: users numbered ≥ the new target end at their next session boundary,
 //!   or at once (`at_once`: no new request, in-flight ones complete) — never mid-request.
@@ -37,6 +37,14 @@ pub struct Target {
     pub spawn_rate: f64,
     /// Open workload: copies of the recorded arrivals.
     pub multiply: u64,
+    /// Rate workload: session arrivals per second (all shards together).
+    pub rate: f64,
+    /// Rate workload: active run time (paused time left out) from which `rate` applies;
+    /// arrival `rate_first + k` is due at `rate_since + k / rate`.
+    pub rate_since: Duration,
+    /// Rate workload: number of the first arrival at the current rate (arrivals before it
+    /// were due before the change).
+    pub rate_first: u64,
     pub paused: bool,
     /// Time spent paused so far, counting only finished pauses.
     pub paused_total: Duration,
@@ -61,6 +69,8 @@ pub enum Change {
     },
     /// Open workload: copies of the recorded arrivals from now on.
     Multiply(u64),
+    /// Rate workload: session arrivals per second from now on.
+    Rate(f64),
     Pause,
     Resume,
     Stop,
@@ -72,6 +82,8 @@ pub enum Error {
     SpawnRate(f64),
     #[error("the multiplier must be at least 1")]
     Multiply,
+    #[error("the rate must be a positive number of sessions per second (got {0})")]
+    Rate(f64),
     #[error("this run has an {workload} workload: {change} does not apply")]
     Workload {
         workload: &'static str,
@@ -84,12 +96,30 @@ pub enum Error {
 #[derive(Debug)]
 struct Shared {
     tx: watch::Sender<Target>,
-    closed: bool,
+    kind: Kind,
     state: Mutex<State>,
     /// The run's start; set by the run, read to time events.
     start: OnceLock<std::time::Instant>,
     /// Cancelled by [`Change::Stop`]; the run's own stop token is its child.
     stop: CancellationToken,
+}
+
+/// Which workload the handle steers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Closed,
+    Open,
+    Rate,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Closed => "closed",
+            Kind::Open => "open",
+            Kind::Rate => "open (sessions/s)",
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -108,18 +138,28 @@ pub struct Control {
 impl Control {
     /// A handle for a run of `workload`, starting at its configured figures.
     pub fn new(workload: super::Workload) -> Control {
-        let (closed, users, spawn_rate, multiply) = match workload {
+        let (kind, users, spawn_rate, multiply, rate) = match workload {
             super::Workload::Closed { users, spawn_rate } => {
                 let users = users.max(1);
                 // without a spawn rate every user starts at once
-                (true, users, spawn_rate.unwrap_or(f64::INFINITY), 1)
+                (
+                    Kind::Closed,
+                    users,
+                    spawn_rate.unwrap_or(f64::INFINITY),
+                    1,
+                    0.0,
+                )
             }
-            super::Workload::Open { multiply } => (false, 0, 1.0, multiply.max(1)),
+            super::Workload::Open { multiply } => (Kind::Open, 0, 1.0, multiply.max(1), 0.0),
+            super::Workload::Rate { per_s } => (Kind::Rate, 0, 1.0, 1, per_s),
         };
         let target = Target {
             users,
             spawn_rate,
             multiply,
+            rate,
+            rate_since: Duration::ZERO,
+            rate_first: 0,
             paused: false,
             paused_total: Duration::ZERO,
             cut: 0,
@@ -129,7 +169,7 @@ impl Control {
         Control {
             shared: Arc::new(Shared {
                 tx: watch::channel(target).0,
-                closed,
+                kind,
                 state: Mutex::new(State::default()),
                 start: OnceLock::new(),
                 stop: CancellationToken::new(),
@@ -150,7 +190,8 @@ impl Control {
             .get()
             .map_or(Duration::ZERO, |s| now.saturating_duration_since(*s));
         let mut t = *self.shared.tx.borrow();
-        let workload = if self.shared.closed { "closed" } else { "open" };
+        let kind = self.shared.kind;
+        let workload = kind.name();
         let mut event = ControlEvent {
             t_s: elapsed.as_secs_f64(),
             at: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
@@ -162,7 +203,7 @@ impl Control {
                 spawn_rate,
                 at_once,
             } => {
-                if !self.shared.closed {
+                if kind != Kind::Closed {
                     return Err(Error::Workload {
                         workload,
                         change: "a number of users",
@@ -185,7 +226,7 @@ impl Control {
                 event.at_once = at_once;
             }
             Change::Multiply(m) => {
-                if self.shared.closed {
+                if kind != Kind::Open {
                     return Err(Error::Workload {
                         workload,
                         change: "a multiplier",
@@ -198,6 +239,28 @@ impl Control {
                 t.changed_at = elapsed;
                 event.action = "multiply".into();
                 event.multiply = Some(m);
+            }
+            Change::Rate(r) => {
+                if kind != Kind::Rate {
+                    return Err(Error::Workload {
+                        workload,
+                        change: "a rate of sessions per second",
+                    });
+                }
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(Error::Rate(r));
+                }
+                // the active time now (paused time, finished or running, left out)
+                let pausing = state
+                    .paused_since
+                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                let active = elapsed.saturating_sub(t.paused_total + pausing);
+                t.rate_first = next_arrival(&t, active);
+                t.rate_since = active;
+                t.rate = r;
+                t.changed_at = elapsed;
+                event.action = "rate".into();
+                event.rate = Some(r);
             }
             Change::Pause => {
                 if t.paused {
@@ -242,9 +305,14 @@ impl Control {
         *self.shared.tx.borrow()
     }
 
-    /// True for a closed workload (users), false for an open one (multiplier).
+    /// True for a closed workload (users), false for an open one (multiplier or rate).
     pub fn is_closed(&self) -> bool {
-        self.shared.closed
+        self.shared.kind == Kind::Closed
+    }
+
+    /// True for an open workload at a rate of sessions per second.
+    pub fn is_rate(&self) -> bool {
+        self.shared.kind == Kind::Rate
     }
 
     /// True once [`Change::Stop`] was applied.
@@ -275,6 +343,22 @@ impl Control {
     pub(crate) fn stop_token(&self) -> &CancellationToken {
         &self.shared.stop
     }
+}
+
+/// Rate workload: the number of the first arrival of `t`'s schedule due at or after active
+/// time `at` (every arrival before it was due earlier).
+pub(crate) fn next_arrival(t: &Target, at: Duration) -> u64 {
+    if !(t.rate.is_finite() && t.rate > 0.0) || at <= t.rate_since {
+        return t.rate_first;
+    }
+    let k = ((at - t.rate_since).as_secs_f64() * t.rate).ceil();
+    t.rate_first + k as u64
+}
+
+/// Rate workload: when arrival `n` (≥ `t.rate_first`) is due, in active run time.
+pub(crate) fn arrival_at(t: &Target, n: u64) -> Duration {
+    let k = n.saturating_sub(t.rate_first) as f64;
+    t.rate_since + Duration::from_secs_f64(k / t.rate)
 }
 
 /// A repeated pause or resume is accepted and changes nothing; it is not kept.

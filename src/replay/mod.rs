@@ -12,7 +12,8 @@
 //!   + recorded gap / speed; `schedule` at live session start + recorded offset / speed.
 //! - Workload ([`Workload`]): closed (N users, each replaying recorded clients whole — their
 //!   sessions with the recorded pauses between them — over a seeded shuffled round robin,
-//!   or sessions back to back: [`walk`]) or open (the recorded arrivals K times over).
+//!   or sessions back to back: [`walk`]) or open (the recorded arrivals K times over, or
+//!   the recorded sessions at a rate of sessions per second: [`rate`]).
 //! - Rewriting ([`rewrite`]): correlated ids → this user's live ids; client-generated ids
 //!   → fresh ones per user.
 //! - Following the agent ([`follow`], [`bank`]): when a live turn names another node than
@@ -45,6 +46,7 @@ pub mod limits;
 mod load;
 pub mod plan;
 pub mod priority;
+pub mod rate;
 pub mod rewrite;
 mod run;
 pub mod sample;
@@ -111,6 +113,10 @@ pub enum Workload {
     /// The recorded session arrivals, `multiply` times over, copy `c` shifted by
     /// `c · span / multiply`.
     Open { multiply: u64 },
+    /// Open workload at `per_s` session arrivals per second (all shards together), evenly
+    /// spaced: arrival `n` plays recorded session `n mod len` in recorded order, so the
+    /// recording is cycled once used up ([`rate`]).
+    Rate { per_s: f64 },
 }
 
 /// Shard `index` of `count` (0-based index): this process runs every user (closed) or

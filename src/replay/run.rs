@@ -154,6 +154,7 @@ pub fn run_with<M: Measure>(
             worker: index,
         };
         let (closed, bounded) = (control.is_closed(), config.duration.is_some());
+        let rate = control.is_rate();
         let abort = config.abort.clone();
         let live = config.live;
         let realtime = config.realtime;
@@ -226,6 +227,8 @@ pub fn run_with<M: Measure>(
                             if closed {
                                 let sessions = (order.len() as u64, users);
                                 closed_users(&w, assign, (!bounded).then_some(sessions), order, cc, start).await;
+                            } else if rate {
+                                super::rate::rate_arrivals(&w, |n| assign.mine(n), !bounded, cc, start).await;
                             } else {
                                 open_arrivals(&w, assign, cc, start).await;
                             }
@@ -334,6 +337,7 @@ pub fn run_with<M: Measure>(
                     spawn_rate: spawn_rate.unwrap_or(0.0),
                 },
                 Workload::Open { multiply } => summary::Workload::Open { multiply },
+                Workload::Rate { per_s } => summary::Workload::Rate { per_s },
             },
             speed: config.speed.get(),
             timing: config.timing.name().to_string(),
@@ -363,7 +367,7 @@ pub fn run_with<M: Measure>(
 fn initial_users(config: &Config) -> u64 {
     match config.workload {
         Workload::Closed { users, .. } => users.max(1),
-        Workload::Open { .. } => 1,
+        Workload::Open { .. } | Workload::Rate { .. } => 1,
     }
 }
 

@@ -10,7 +10,9 @@
 //!   ramp, the run's spawn rate; without one, all within a second);
 //! - closed workload, fewer users: users above the target stop after their in-flight
 //!   request (`at_once`); a ramp lowers the target a step each second;
-//! - open workload: the multiplier is set, or, over a ramp, stepped each second.
+//! - open workload: the multiplier is set, or, over a ramp, stepped each second;
+//! - open workload at a rate: the sessions/s are set, or, over a ramp, stepped each second
+//!   (linearly, not rounded).
 //!
 //! # Invariants
 //! - Every change goes through [`Control::apply`], so each is an event in `run.events`.
@@ -24,13 +26,14 @@ use super::Workload;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// One stage: reach `target` (users, or the multiplier of an open workload) over `ramp`,
-/// then hold it for `hold`.
+/// One stage: reach `target` (users, the multiplier of an open workload, or its sessions
+/// per second) over `ramp`, then hold it for `hold`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
     /// As given, or the stage's 1-based index.
     pub name: String,
-    pub target: u64,
+    /// Whole for users and multipliers.
+    pub target: f64,
     pub ramp: Duration,
     pub hold: Duration,
 }
@@ -39,8 +42,10 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shape {
     pub stages: Vec<Stage>,
-    /// True: targets are users; false: multipliers.
+    /// True: targets are users; false: multipliers (or rates, with `rate`).
     pub closed: bool,
+    /// True (with `closed` false): targets are session arrivals per second.
+    pub rate: bool,
     /// The run's spawn rate (`--spawn-rate`), used by stages without a ramp.
     pub spawn_rate: Option<f64>,
 }
@@ -51,7 +56,7 @@ pub struct Window {
     /// 1-based.
     pub index: usize,
     pub name: String,
-    pub target: u64,
+    pub target: f64,
     pub ramp_s: f64,
     pub hold_s: f64,
     pub start_s: f64,
@@ -64,12 +69,17 @@ impl Shape {
     pub fn first(&self) -> Workload {
         let s = &self.stages[0];
         if self.closed {
+            let users = s.target.round() as u64;
             Workload::Closed {
-                users: s.target,
-                spawn_rate: Some(self.rate(0, s.target, s.ramp)),
+                users,
+                spawn_rate: Some(self.rate(0, users, s.ramp)),
             }
+        } else if self.rate {
+            Workload::Rate { per_s: s.target }
         } else {
-            Workload::Open { multiply: s.target }
+            Workload::Open {
+                multiply: s.target.round() as u64,
+            }
         }
     }
 
@@ -119,11 +129,12 @@ impl Shape {
     fn changes(&self, i: usize, start: Duration) -> Vec<(Duration, Change)> {
         let (prev, s) = (self.stages[i - 1].target, &self.stages[i]);
         if self.closed && s.target >= prev {
-            let rate = self.rate(prev, s.target, s.ramp);
+            let (from, to) = (prev.round() as u64, s.target.round() as u64);
+            let rate = self.rate(from, to, s.ramp);
             return vec![(
                 start,
                 Change::Users {
-                    users: s.target,
+                    users: to,
                     spawn_rate: Some(rate),
                     at_once: false,
                 },
@@ -137,7 +148,12 @@ impl Shape {
                 s.target
             } else {
                 let f = k as f64 / steps as f64;
-                (prev as f64 + (s.target as f64 - prev as f64) * f).round() as u64
+                let v = prev + (s.target - prev) * f;
+                if self.rate {
+                    v
+                } else {
+                    v.round()
+                }
             };
             if v == last {
                 continue;
@@ -146,12 +162,14 @@ impl Shape {
             let at = start + s.ramp.mul_f64((k - 1) as f64 / steps as f64);
             let change = if self.closed {
                 Change::Users {
-                    users: v,
+                    users: v as u64,
                     spawn_rate: None,
                     at_once: true,
                 }
+            } else if self.rate {
+                Change::Rate(v)
             } else {
-                Change::Multiply(v.max(1))
+                Change::Multiply((v as u64).max(1))
             };
             out.push((at, change));
         }
@@ -244,7 +262,7 @@ mod tests {
     fn stage(target: u64, ramp: u64, hold: u64) -> Stage {
         Stage {
             name: String::new(),
-            target,
+            target: target as f64,
             ramp: Duration::from_secs(ramp),
             hold: Duration::from_secs(hold),
         }
@@ -254,6 +272,7 @@ mod tests {
         Shape {
             stages,
             closed,
+            rate: false,
             spawn_rate: None,
         }
     }
@@ -309,6 +328,26 @@ mod tests {
                 (Duration::from_secs(5), Change::Multiply(2)),
                 (Duration::from_secs(6), Change::Multiply(3))
             ]
+        );
+    }
+
+    #[test]
+    fn rate_stages_set_or_step_sessions_per_second() {
+        let mut s = shape(false, vec![stage(2, 0, 5), stage(5, 3, 5), stage(1, 0, 5)]);
+        s.rate = true;
+        assert_eq!(s.first(), Workload::Rate { per_s: 2.0 });
+        let c = s.changes(1, Duration::from_secs(5));
+        assert_eq!(
+            c,
+            vec![
+                (Duration::from_secs(5), Change::Rate(3.0)),
+                (Duration::from_secs(6), Change::Rate(4.0)),
+                (Duration::from_secs(7), Change::Rate(5.0))
+            ]
+        );
+        assert_eq!(
+            s.changes(2, Duration::from_secs(13)),
+            vec![(Duration::from_secs(13), Change::Rate(1.0))]
         );
     }
 

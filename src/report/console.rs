@@ -39,6 +39,7 @@ pub fn render_summary(s: &Summary) -> String {
     let users = match &s.run.workload {
         Workload::Closed { users, .. } => format!("{} users", format::count(*users)),
         Workload::Open { multiply } => format!("×{multiply} open"),
+        Workload::Rate { per_s } => format!("{} sessions/s open", format::num(*per_s)),
     };
     let _ = writeln!(
         out,

@@ -273,6 +273,9 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
                 (Workload::Open { multiply }, Workload::Open { multiply: m }) => Workload::Open {
                     multiply: multiply + m,
                 },
+                (Workload::Rate { per_s }, Workload::Rate { per_s: r }) => {
+                    Workload::Rate { per_s: per_s + r }
+                }
                 (acc, _) => acc,
             })
     };

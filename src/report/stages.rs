@@ -112,6 +112,62 @@ pub fn judge(summary: &mut Summary, thresholds: &super::Thresholds) {
     }
 }
 
+/// Lag p99 above which a stage is blamed on the generator (as `reprise capacity`'s default
+/// `--lag-bound`).
+pub const LAG_BOUND_MS: f64 = 100.0;
+
+/// The attribution headline of a staged run, for the top of its report: at the first stage
+/// after the first that failed a threshold (its own or the run's, judged on it), else at the
+/// heaviest stage reached, what grew against the first stage — Server-Timing components'
+/// p95 and share of latency, scraped gauges against their limits, the replayer's lag —
+/// ranked by [`attribution::rank`] and said by [`attribution::headline`]: `at stage 3 (100
+/// users) p95 crossed 5s (6.2s); checkpoint_save p95 ×38 (62 % of latency) … → the
+/// database side`. `None` with fewer than two reached stages that measured anything.
+pub fn headline(s: &Summary) -> Option<String> {
+    use super::attribution;
+    let reached: Vec<&Stage> = s
+        .stages
+        .iter()
+        .filter(|st| !st.not_reached && st.latency.count > 0)
+        .collect();
+    if reached.len() < 2 {
+        return None;
+    }
+    let window = |st: &Stage| attribution::Window {
+        label: format!("stage {} ({})", label(st), target_label(s, st)),
+        latency: st.latency.clone(),
+        server_timing: st.server_timing.clone(),
+        gauges: s
+            .scrape
+            .as_ref()
+            .map(|sc| attribution::gauges(sc, st.start_s, st.end_s))
+            .unwrap_or_default(),
+        lag_p99_ms: st.lag_p99_ms,
+    };
+    let broke = reached[1..].iter().find_map(|st| {
+        let v = st.thresholds.iter().find(|v| !v.ok)?;
+        Some((*st, crate::capacity::crossed(v)))
+    });
+    let (at, broke) = match broke {
+        Some((st, text)) => (st, Some(text)),
+        None => (reached[reached.len() - 1], None),
+    };
+    let a = attribution::rank(&window(reached[0]), &window(at), LAG_BOUND_MS);
+    Some(attribution::headline(&a, broke.as_deref()))
+}
+
+/// A stage's target in its workload's unit: `100 users`, `×3`, `2.5/s`.
+pub fn target_label(s: &Summary, st: &crate::metrics::summary::Stage) -> String {
+    use crate::metrics::summary::Workload;
+    match s.run.workload {
+        Workload::Open { .. } => format!("×{}", st.target.round() as u64),
+        Workload::Rate { .. } => format!("{}/s", super::format::num(st.target)),
+        Workload::Closed { .. } => {
+            format!("{} users", super::format::count(st.target.round() as u64))
+        }
+    }
+}
+
 /// The console table: one line per stage, then its failed scoped thresholds.
 pub fn render(s: &Summary) -> String {
     use super::format::{count, ms, pct, rate};
@@ -119,10 +175,6 @@ pub fn render(s: &Summary) -> String {
     if s.stages.is_empty() {
         return String::new();
     }
-    let unit = match s.run.workload {
-        crate::metrics::summary::Workload::Open { .. } => "×",
-        _ => "users",
-    };
     let mut out = format!(
         "{:<16} {:>12} {:>15} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}\n",
         "stage",
@@ -142,7 +194,7 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(
             out,
             "{name:<16} {:>12} {:>15} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",
-            format!("{} {unit}", count(st.target)),
+            target_label(s, st),
             if st.not_reached {
                 "not reached".to_string()
             } else {

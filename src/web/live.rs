@@ -239,7 +239,13 @@ impl Live {
             "s": p.elapsed_s,
             "t": p.point.t,
             "users": s.users,
-            "want": if self.control.is_closed() { target.users } else { target.multiply },
+            "want": if self.control.is_closed() {
+                json!(target.users)
+            } else if self.control.is_rate() {
+                json!(target.rate)
+            } else {
+                json!(target.multiply)
+            },
             "paused": target.paused,
             "rps": s.requests,
             "fails": s.failures,

@@ -209,6 +209,8 @@ fn meta(live: &Live, role: Role) -> String {
         "users": t.users,
         "spawn_rate": t.spawn_rate.is_finite().then_some(t.spawn_rate),
         "multiply": t.multiply,
+        "rate_mode": live.control.is_rate(),
+        "rate": live.control.is_rate().then_some(t.rate),
         "routes": m.routes.iter().map(|r| [&r.1, &r.2]).collect::<Vec<_>>(),
         "thresholds": m.threshold_exprs,
         "role": match role { Role::Control => "control", Role::View => "view" },
@@ -257,7 +259,8 @@ fn events(live: &Arc<Live>, headers: &http::HeaderMap) -> Response<Body> {
 }
 
 /// `POST /api/control` with `{"action": "users", "users": 50, "spawn_rate": 10,
-/// "at_once": false}`, `{"action": "multiply", "multiply": 3}`, or
+/// "at_once": false}`, `{"action": "multiply", "multiply": 3}`, `{"action": "rate",
+/// "rate": 2.5}` (sessions per second; `"2.5/s"` too), or
 /// `{"action": "pause" | "resume" | "stop"}`.
 fn control(live: &Live, body: &Bytes) -> Response<Body> {
     let v: serde_json::Value = match serde_json::from_slice(body) {
@@ -282,7 +285,7 @@ pub(crate) fn parse_change(v: &serde_json::Value) -> Result<Change, String> {
     let action = v
         .get("action")
         .and_then(|a| a.as_str())
-        .ok_or("`action` is missing (users, multiply, pause, resume or stop)")?;
+        .ok_or("`action` is missing (users, multiply, rate, pause, resume or stop)")?;
     let number = |key: &str| -> Result<Option<f64>, String> {
         match v.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
@@ -323,11 +326,24 @@ pub(crate) fn parse_change(v: &serde_json::Value) -> Result<Change, String> {
             })
         }
         "multiply" => Ok(Change::Multiply(whole("multiply", 1.0)?)),
+        "rate" => {
+            let rate = match v.get("rate") {
+                Some(serde_json::Value::String(s)) => crate::profile::stages::rate(s)
+                    .ok_or_else(|| format!("rate must be sessions per second > 0 (got `{s}`)"))?,
+                _ => number("rate")?.ok_or("rate is missing")?,
+            };
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!(
+                    "rate must be a positive number of sessions per second (got {rate})"
+                ));
+            }
+            Ok(Change::Rate(rate))
+        }
         "pause" => Ok(Change::Pause),
         "resume" => Ok(Change::Resume),
         "stop" => Ok(Change::Stop),
         other => Err(format!(
-            "unknown action `{other}` (users, multiply, pause, resume or stop)"
+            "unknown action `{other}` (users, multiply, rate, pause, resume or stop)"
         )),
     }
 }
@@ -422,6 +438,16 @@ mod tests {
         let e = parse_change(&json!({"action": "users", "users": 3, "spawn_rate": 0})).unwrap_err();
         assert!(e.contains("spawn rate must be a positive"), "{e}");
         assert!(parse_change(&json!({"action": "multiply", "multiply": 0})).is_err());
+        assert_eq!(
+            parse_change(&json!({"action": "rate", "rate": "2.5/s"})),
+            Ok(Change::Rate(2.5))
+        );
+        assert_eq!(
+            parse_change(&json!({"action": "rate", "rate": 4})),
+            Ok(Change::Rate(4.0))
+        );
+        assert!(parse_change(&json!({"action": "rate", "rate": 0})).is_err());
+        assert!(parse_change(&json!({"action": "rate", "rate": "fast"})).is_err());
         assert!(parse_change(&json!({"action": "jump"})).is_err());
         assert_eq!(parse_change(&json!({"action": "stop"})), Ok(Change::Stop));
     }

@@ -36,6 +36,13 @@ pub fn render(s: &Summary) -> String {
     );
     header(&mut h, s);
     h.push_str("<main class=\"wrap\">\n");
+    if let Some(line) = super::stages::headline(s) {
+        let _ = writeln!(
+            h,
+            "<div class=\"banner warn\" id=\"stages-headline\"><b>What broke first:</b> {}</div>",
+            esc(&line)
+        );
+    }
     kpis(&mut h, s);
     banners(&mut h, s);
     verdicts(&mut h, &s.thresholds);
@@ -838,6 +845,7 @@ fn workload(w: &Workload) -> String {
     match w {
         Workload::Closed { users, .. } => format!("{} users (closed)", format::count(*users)),
         Workload::Open { multiply } => format!("open, ×{multiply} arrivals"),
+        Workload::Rate { per_s } => format!("open, {} sessions/s", format::num(*per_s)),
     }
 }
 

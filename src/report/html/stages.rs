@@ -23,10 +23,6 @@ pub fn table_of(h: &mut String, s: &Summary) {
     if s.stages.is_empty() {
         return;
     }
-    let unit = match s.run.workload {
-        crate::metrics::summary::Workload::Open { .. } => "×",
-        _ => " users",
-    };
     let rows: Vec<Vec<String>> = s
         .stages
         .iter()
@@ -47,7 +43,7 @@ pub fn table_of(h: &mut String, s: &Summary) {
             };
             let mut row = vec![
                 esc(&super::super::stages::label(st)),
-                format!("{}{unit}", count(st.target)),
+                esc(&super::super::stages::target_label(s, st)),
                 if st.not_reached {
                     format!("not reached (planned from {:.0} s)", st.start_s)
                 } else {
@@ -100,9 +96,14 @@ pub fn shape_or(s: &Summary, flat: String) -> String {
     if s.stages.is_empty() {
         return flat;
     }
-    let targets: Vec<String> = s.stages.iter().map(|st| count(st.target)).collect();
+    let targets: Vec<String> = s
+        .stages
+        .iter()
+        .map(|st| super::super::format::num(st.target))
+        .collect();
     let unit = match s.run.workload {
         crate::metrics::summary::Workload::Open { .. } => "× the recorded arrivals",
+        crate::metrics::summary::Workload::Rate { .. } => "sessions/s",
         _ => "users",
     };
     format!("stages {} {unit}", targets.join(" → "))
