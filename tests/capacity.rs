@@ -438,3 +438,62 @@ async fn open_levels_are_multipliers_shown_as_sessions_per_second() {
     assert_eq!(m.counters().requests(), before);
     m.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_levels_are_sessions_per_second_and_find_the_pools_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    // sessions of a start and one continue: 1 + 2 = 3 checkpoints each
+    let trace = recording(dir.path(), 4, 1, 100);
+    let (pool, service) = (2u32, Duration::from_millis(25));
+    let m = mock_with(mock::Config::default().db(pool, service)).await;
+    // Open arrivals, evenly spaced: the pool keeps up until it serves N / S checkpoints per
+    // second, N / (3 · S) sessions per second (26.7/s); above it the queue grows without end.
+    let expected = pool as f64 / (3.0 * service.as_secs_f64());
+    let out_dir = dir.path().join("cap");
+    let out = run(
+        &trace,
+        &m.url(),
+        &out_dir,
+        &[
+            "--rate",
+            "--slo",
+            "p95 < 150ms",
+            "--start",
+            "4",
+            "--warmup",
+            "1s",
+            "--hold",
+            "2s",
+            "--confirm",
+            "3s",
+            "--max-duration",
+            "60s",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&out_dir);
+    assert_eq!(r.workload, "rate");
+    assert_eq!(r.result.kind, "knee", "{}", text(&out));
+    let found = r.result.capacity.unwrap() as f64;
+    assert!(
+        (found - expected).abs() <= 0.15 * expected,
+        "capacity {found}/s, expected {expected:.1}/s ± 15 %\n{}",
+        text(&out)
+    );
+    assert_eq!(r.levels[0].label, "4 sessions/s");
+    assert_eq!(r.levels[0].sessions_per_s, Some(4.0));
+    // what the mock received: each level's rate over its warm-up and hold (±15 %: levels
+    // above the knee drain late, and the last second of a level is cut)
+    let asked: f64 = r
+        .levels
+        .iter()
+        .map(|l| l.load as f64 * (1.0 + l.hold_s))
+        .sum();
+    let got = m.counters().sessions_started as f64;
+    assert!(
+        (got - asked).abs() <= 0.15 * asked,
+        "the mock saw {got} sessions, the levels asked {asked:.0}"
+    );
+    m.shutdown().await;
+}

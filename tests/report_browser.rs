@@ -431,7 +431,7 @@ fn a_staged_run_with_scraped_metrics_charts_them_with_the_stage_boundaries() {
         .map(|i| Stage {
             index: i + 1,
             name: ["warm", "up", "<b>top</b>"][i].into(),
-            target: 10 * (i as u64 + 1),
+            target: 10.0 * (i as f64 + 1.0),
             start_s: secs * i as f64 / 3.0,
             end_s: secs * (i + 1) as f64 / 3.0,
             ..Default::default()
