@@ -197,6 +197,19 @@ struct Shared {
     ready: tokio::sync::Notify,
     start: OnceLock<Instant>,
     stop: std::sync::atomic::AtomicBool,
+    /// Set once the reader first waits for the clock (or ends): the window before the
+    /// start is built.
+    primed: (Mutex<bool>, std::sync::Condvar),
+}
+
+impl Shared {
+    fn prime(&self) {
+        let mut p = self.primed.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !*p {
+            *p = true;
+            self.primed.1.notify_all();
+        }
+    }
 }
 
 /// The streamed sessions of one open replay (see the module docs).
@@ -225,14 +238,15 @@ pub struct Settings {
 }
 
 impl Stream {
-    /// Starts reading `path` (indexed as `index`) on a thread of its own; it builds the
-    /// read-ahead window's arrivals before the run starts ([`Self::start`]).
+    /// Starts reading `path` (indexed as `index`) on a thread of its own and returns once
+    /// it built the read-ahead window's arrivals (the run has not started: [`Self::start`]).
     pub fn open(path: PathBuf, index: Index, s: Settings) -> std::io::Result<Stream> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             ready: tokio::sync::Notify::new(),
             start: OnceLock::new(),
             stop: Default::default(),
+            primed: Default::default(),
         });
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
@@ -246,7 +260,16 @@ impl Stream {
                 st.finished = true;
                 drop(st);
                 sh.ready.notify_waiters();
+                sh.prime();
             })?;
+        // the first window is built before the run starts, so that burst of building never
+        // competes with the first arrivals (on two cores it made them late: their sends
+        // overlapped and opened connection after connection)
+        let mut p = shared.primed.0.lock().unwrap_or_else(|e| e.into_inner());
+        while !*p {
+            p = shared.primed.1.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(p);
         Ok(Stream {
             shared,
             thread: Mutex::new(Some(thread)),
@@ -370,6 +393,7 @@ fn feed(sh: &Shared, path: &Path, index: &Index, s: &Settings) -> Result<(), tra
             if reached <= index.needed(at).max(at) {
                 return true;
             }
+            sh.prime();
             std::thread::sleep(Duration::from_millis(5));
         }
     })?;
