@@ -172,8 +172,10 @@ def bulk(args, rng, start):
                     method, hdrs = "POST", JSON_H
                 else:
                     req, res, method, hdrs = EMPTY, body(fixed), "GET", []
+                # --session-len: each connection's exchanges make sessions of that many
+                session = f"c{s}-{k // args.session_len}" if args.session_len else None
                 chunk.append({
-                    "kind": "exchange", "id": n, "session": None, "conn": s,
+                    "kind": "exchange", "id": n, "session": session, "conn": s,
                     "sent_at": rfc3339(start + dt.timedelta(microseconds=t)), "t_us": t,
                     "ttfb_us": max(args.latency_us - 20, 1), "done_us": args.latency_us,
                     "req": {"method": method, "path": args.path, "query": None,
@@ -209,6 +211,8 @@ def main():
     p.add_argument("--distinct", action="store_true", help="bulk: every body unique")
     p.add_argument("--body-bytes", type=int, default=200, help="bulk --distinct: text per body")
     p.add_argument("--think-us", type=int, default=0, help="bulk: think time between exchanges")
+    p.add_argument("--session-len", type=int, default=0,
+                   help="bulk: each connection's exchanges form sessions of this many (session ids c<conn>-<n>)")
     args = p.parse_args()
     if args.kind == "flat" and args.body is None:
         p.error("--kind flat needs --body")

@@ -270,6 +270,10 @@ pub struct ReplayArgs {
     /// on a busy machine; needs root, CAP_SYS_NICE or an rtprio limit (exit 2 if refused).
     #[arg(long)]
     pub realtime: bool,
+    /// An open replay holds the whole plan instead of streaming its sessions from the
+    /// recording just ahead of their arrival.
+    #[arg(long)]
+    pub whole_plan: bool,
     /// Header added to every request, replacing a recorded one of the same name ('K: V');
     /// repeatable. Use it for credentials, which recordings hold redacted.
     #[arg(long = "header", value_name = "K: V")]

@@ -50,30 +50,52 @@ pub fn run_shown(args: ReplayArgs, web: Option<Web>) -> anyhow::Result<Exit> {
         .iter()
         .map(|a| crate::scrape::Target::parse(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let config = config(&args, &settings)?;
+    let mut config = config(&args, &settings)?;
     let start = common_start(&args)?;
     let measures = conversation_config(&settings);
-    let mut plan = load_plan_with(&args.files, &settings.correlation, &measures.node_pointer)?;
-    follow(
-        &mut plan,
-        settings.on_divergence.as_deref(),
+    let live_view = web.is_some() || args.web.is_some();
+    let plan = match streamed(
+        &args,
+        &settings,
+        &config,
         &measures,
-        config.seed,
-    )?;
-    let plan = Arc::new(plan);
-    eprintln!(
-        "replaying {} sessions ({} exchanges, {} endpoints) against {}",
-        plan.sessions.len(),
-        plan.exchanges,
-        plan.routes.len(),
-        config.target
-    );
+        live_view || shape.is_some(),
+    )? {
+        Some((plan, stream)) => {
+            eprintln!(
+                "replaying {} sessions ({} exchanges, streamed from the recording) against {}",
+                plan.sessions.len(),
+                plan.exchanges,
+                config.target
+            );
+            config.stream = Some(Arc::new(stream));
+            Arc::new(plan)
+        }
+        None => {
+            let mut plan =
+                load_plan_with(&args.files, &settings.correlation, &measures.node_pointer)?;
+            follow(
+                &mut plan,
+                settings.on_divergence.as_deref(),
+                &measures,
+                config.seed,
+            )?;
+            let plan = Arc::new(plan);
+            eprintln!(
+                "replaying {} sessions ({} exchanges, {} endpoints) against {}",
+                plan.sessions.len(),
+                plan.exchanges,
+                plan.routes.len(),
+                config.target
+            );
+            plan
+        }
+    };
     let dir = args.report.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
     });
     let stop = signals::Stop::default();
     signals::watch(stop.clone());
-    let mut config = config;
     config.abort = stop.abort.clone();
     let output = Output {
         dir,
@@ -100,6 +122,57 @@ pub fn run_shown(args: ReplayArgs, web: Option<Web>) -> anyhow::Result<Exit> {
         shape,
     };
     execute_with(plan, &config, &output, measures, stop.drain.clone())
+}
+
+/// An open replay of one recording streams its sessions ([`replay::stream`]) unless
+/// something needs the whole plan: `--whole-plan`, stages or a live view (either may change the
+/// multiplier), several recordings, or following the live agent (`--on-divergence` other
+/// than `continue`, or not given while the recording names nodes: the answer bank is built
+/// from every session). Returns the plan of session keys and starts with its stream.
+fn streamed(
+    args: &ReplayArgs,
+    settings: &Settings,
+    config: &Config,
+    measures: &conversation::Config,
+    needs_plan: bool,
+) -> anyhow::Result<Option<(Plan, replay::stream::Stream)>> {
+    let Workload::Open { multiply } = config.workload else {
+        return Ok(None);
+    };
+    let [file] = &args.files[..] else {
+        return Ok(None);
+    };
+    let policy = settings
+        .on_divergence
+        .as_deref()
+        .map(|p| p.parse::<OnDivergence>().map_err(anyhow::Error::msg))
+        .transpose()?;
+    if needs_plan || args.whole_plan || policy.is_some_and(|p| p != OnDivergence::Continue) {
+        return Ok(None);
+    }
+    let pointer = &measures.node_pointer;
+    let node_key = pointer.rsplit('/').next().unwrap_or("");
+    let index = replay::stream::Index::read(file, node_key)?;
+    if policy.is_none() && index.names_nodes {
+        return Ok(None);
+    }
+    if index.is_empty() {
+        bail!("{}: no exchanges to replay", file.display());
+    }
+    let plan = index.skeleton(pointer);
+    let stream = replay::stream::Stream::open(
+        file.clone(),
+        index,
+        replay::stream::Settings {
+            correlate: settings.correlation.clone(),
+            node_pointer: pointer.clone(),
+            multiply,
+            shard: config.shard,
+            speed: config.speed,
+            read_ahead: replay::stream::READ_AHEAD,
+        },
+    )?;
+    Ok(Some((plan, stream)))
 }
 
 /// Builds the answer bank and attaches the divergence policy to the plan: `policy` as

@@ -105,7 +105,19 @@ impl Builder {
     pub fn read(
         &mut self,
         source: u32,
+        reader: trace::Reader,
+    ) -> Result<trace::Integrity, trace::Error> {
+        self.read_with(source, reader, |_, _, _, _| true)
+    }
+
+    /// [`Self::read`], calling `added` after each exchange with the builder, the
+    /// exchange's session key, its completion (`t_us + done_us`) and how many exchanges its
+    /// session holds now; reading stops early when `added` returns false.
+    pub(super) fn read_with(
+        &mut self,
+        source: u32,
         mut reader: trace::Reader,
+        mut added: impl FnMut(&mut Builder, Key<'_>, u64, usize) -> bool,
     ) -> Result<trace::Integrity, trace::Error> {
         const BATCH: usize = 512;
         /// One exchange as read: its parts, or (a line not written as reprise writes
@@ -143,11 +155,23 @@ impl Builder {
                 path: "(plan reader thread)".into(),
                 source,
             })?;
-        for batch in rx {
+        'read: for batch in rx {
             for r in batch {
-                match r {
-                    Read::Whole(ex) => self.add(source, *ex),
+                let (session, conn, end, len) = match r {
+                    Read::Whole(ex) => {
+                        let (session, conn) = (ex.session.clone(), ex.conn);
+                        let end = ex.t_us.saturating_add(ex.done_us);
+                        (session, conn, end, self.add_one(source, *ex))
+                    }
                     Read::Parts(p) => self.add_parts(source, p),
+                };
+                let key = Key {
+                    source,
+                    session: session.as_deref(),
+                    conn,
+                };
+                if !added(self, key, end, len) {
+                    break 'read;
                 }
             }
         }
@@ -159,7 +183,9 @@ impl Builder {
         })
     }
 
-    fn add_parts(&mut self, source: u32, p: Parts) {
+    /// Adds one exchange read into parts; gives back its session and conn, its completion
+    /// and how many exchanges its session holds now.
+    fn add_parts(&mut self, source: u32, p: Parts) -> (Option<String>, u64, u64, usize) {
         let node = match &p.node {
             Some(name) => self.intern_node(name),
             None => u32::MAX,
@@ -179,7 +205,8 @@ impl Builder {
             node,
             tokens,
         };
-        self.push(key, (p.id, p.t_us, p.done_us), p.req, outcome);
+        let len = self.push(key, (p.id, p.t_us, p.done_us), p.req, outcome);
+        (p.session, p.conn, p.t_us.saturating_add(p.done_us), len)
     }
 }
 

@@ -52,6 +52,7 @@ mod run;
 pub mod sample;
 pub mod stage_timing;
 pub mod stages;
+pub mod stream;
 pub mod timer;
 mod vu;
 pub mod walk;
@@ -66,6 +67,7 @@ pub use run::{run, run_with, Progress};
 pub use crate::timing::Timing;
 use http::{HeaderName, HeaderValue};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +189,9 @@ pub struct Config {
     /// Worker threads under `SCHED_FIFO` ([`priority`], `--realtime`): think times hold on
     /// a busy machine.
     pub realtime: bool,
+    /// An open workload's sessions, streamed from the recording ([`stream`]) instead of
+    /// taken from the plan (which then holds only their keys and starts).
+    pub stream: Option<Arc<stream::Stream>>,
 }
 
 impl Config {
@@ -209,6 +214,7 @@ impl Config {
             abort: Default::default(),
             live: false,
             realtime: false,
+            stream: None,
         }
     }
 }

@@ -179,6 +179,9 @@ pub struct Session {
     /// Recorded time from the previous session of its client's last completion to this
     /// session's first send (zero when they overlapped); `None` for a client's first.
     pub pause: Option<Duration>,
+    /// A streamed session's endpoints ([`super::stream`]): the routes interned when it was
+    /// built (every `route` of its steps is below their length); `None`: the plan's.
+    pub routes: Option<Arc<[Route]>>,
 }
 
 impl Session {
@@ -272,6 +275,12 @@ pub struct Builder {
     tokens: HashSet<Arc<[Token]>>,
     no_tokens: Arc<[Token]>,
     arena: BytesMut,
+    routes: Vec<Route>,
+    route_ids: HashMap<String, RouteId>,
+    /// Shared copies of `nodes` and `routes` for sessions taken one by one ([`Self::take`]),
+    /// made again only when they grew.
+    shared_nodes: Option<Arc<[Box<str>]>>,
+    shared_routes: Option<Arc<[Route]>>,
 }
 
 impl Default for Builder {
@@ -289,6 +298,10 @@ impl Default for Builder {
             tokens: HashSet::default(),
             no_tokens: Arc::from(Vec::new()),
             arena: BytesMut::new(),
+            routes: Vec::new(),
+            route_ids: HashMap::default(),
+            shared_nodes: None,
+            shared_routes: None,
         }
         .node_pointer(&conversation::Config::default().node_pointer)
     }
@@ -317,6 +330,11 @@ impl Builder {
 
     /// Adds one exchange of recording number `source` (sessions never span recordings).
     pub fn add(&mut self, source: u32, ex: Exchange) {
+        self.add_one(source, ex);
+    }
+
+    /// [`Self::add`], returning how many exchanges the exchange's session holds now.
+    pub(super) fn add_one(&mut self, source: u32, ex: Exchange) -> usize {
         let (status, node, response_tokens) = match &ex.res {
             Some(res) => (
                 res.status.max(1),
@@ -335,18 +353,19 @@ impl Builder {
             session: ex.session.as_deref(),
             conn: ex.conn,
         };
-        self.push(key, (ex.id, ex.t_us, ex.done_us), ex.req, outcome);
+        self.push(key, (ex.id, ex.t_us, ex.done_us), ex.req, outcome)
     }
 
     /// Adds one exchange given by what the plan keeps of it: its session, `(id, t_us,
-    /// done_us)`, its request, and what its response gave.
+    /// done_us)`, its request, and what its response gave. Returns how many exchanges its
+    /// session holds now.
     pub(super) fn push(
         &mut self,
         key: Key<'_>,
         (id, t_us, done_us): (u64, u64, u64),
         req: trace::Request,
         outcome: Outcome,
-    ) {
+    ) -> usize {
         self.exchanges += 1;
         let twin = Twin {
             t_us,
@@ -355,20 +374,18 @@ impl Builder {
             node: outcome.node,
         };
         let request = self.template(req);
-        let session = match key.session {
-            Some(s) => s.to_string(),
-            None => format!("conn:{}", key.conn),
-        };
-        self.groups
-            .entry((key.source, session))
-            .or_default()
-            .push(Pending {
-                id,
-                conn: key.conn,
-                request,
-                twin,
-                response_tokens: outcome.tokens,
-            });
+        let group = self
+            .groups
+            .entry((key.source, group_key(key.session, key.conn).into_owned()))
+            .or_default();
+        group.push(Pending {
+            id,
+            conn: key.conn,
+            request,
+            twin,
+            response_tokens: outcome.tokens,
+        });
+        group.len()
     }
 
     /// The declared correlation pointers.
@@ -424,6 +441,7 @@ impl Builder {
         }
         let id = self.nodes.len() as u32;
         self.nodes.push(name.into());
+        self.shared_nodes = None;
         self.node_ids.insert(name.into(), id);
         id
     }
@@ -488,17 +506,49 @@ impl Builder {
         self.groups.len()
     }
 
+    /// Builds session `key` of recording `source` now, from the exchanges added so far,
+    /// and forgets them (a streamed plan, [`super::stream`]: the session is complete). Its
+    /// `nodes` and `routes` are the builder's as they stand; `index` is left 0.
+    pub(super) fn take(&mut self, source: u32, key: &str) -> Option<Session> {
+        let (k, mut exs) = self.groups.remove_entry(&(source, key.to_string()))?;
+        exs.sort_by_key(|e| (e.twin.t_us, e.id));
+        let mut s = session(k.1, exs, &mut self.routes, &mut self.route_ids);
+        if self
+            .shared_routes
+            .as_ref()
+            .is_none_or(|r| r.len() != self.routes.len())
+        {
+            self.shared_routes = Some(Arc::from(self.routes.clone()));
+        }
+        s.nodes = self
+            .shared_nodes
+            .get_or_insert_with(|| Arc::from(self.nodes.clone()))
+            .clone();
+        s.routes = self.shared_routes.clone();
+        Some(s)
+    }
+
+    /// The sessions still held, by recording and key.
+    pub(super) fn held(&self) -> Vec<(u32, String)> {
+        self.groups.keys().cloned().collect()
+    }
+
+    /// The endpoints interned so far (by [`Self::take`]).
+    pub(super) fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
     pub fn finish(self) -> Plan {
         let Builder {
             groups,
             exchanges,
             nodes,
             node_pointer,
+            mut routes,
+            mut route_ids,
             ..
         } = self;
         let nodes: Arc<[Box<str>]> = Arc::from(nodes);
-        let mut routes: Vec<Route> = Vec::new();
-        let mut route_ids: HashMap<String, RouteId> = HashMap::default();
         // each session with its client (recording, conn of its first exchange) and end
         let mut built: Vec<(Session, (u32, u64), Duration)> = groups
             .into_iter()
@@ -808,6 +858,15 @@ fn session(
         nodes: Arc::from(Vec::new()),
         client: 0,
         pause: None,
+        routes: None,
+    }
+}
+
+/// The key of an exchange's session in its recording: its session id, else `conn:N`.
+pub(super) fn group_key(session: Option<&str>, conn: u64) -> std::borrow::Cow<'_, str> {
+    match session {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(format!("conn:{conn}")),
     }
 }
 

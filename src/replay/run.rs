@@ -135,6 +135,9 @@ pub fn run_with<M: Measure>(
     let started_at = Utc::now();
     let start = std::time::Instant::now();
     control.started(start);
+    if let Some(s) = &config.stream {
+        s.start(start);
+    }
     let (tx, rx) = mpsc::channel::<Msg<<M::Worker as WorkerMeasure>::Part>>();
     let mut handles = Vec::new();
     for index in 0..workers {
@@ -158,6 +161,7 @@ pub fn run_with<M: Measure>(
         let abort = config.abort.clone();
         let live = config.live;
         let realtime = config.realtime;
+        let stream = config.stream.clone();
         let h = std::thread::Builder::new()
             .name(format!("replay-{index}"))
             .spawn(move || {
@@ -230,7 +234,7 @@ pub fn run_with<M: Measure>(
                             } else if rate {
                                 super::rate::rate_arrivals(&w, |n| assign.mine(n), !bounded, cc, start).await;
                             } else {
-                                open_arrivals(&w, assign, cc, start).await;
+                                open_arrivals(&w, assign, cc, start, stream).await;
                             }
                         } => {}
                     }
@@ -359,7 +363,11 @@ pub fn run_with<M: Measure>(
         stages: Vec::new(),
     };
     summary.totals.peak_users = peak;
-    total.fill(&mut summary, &plan.route_names(), elapsed);
+    let routes = match &config.stream {
+        Some(s) => s.route_names(),
+        None => plan.route_names(),
+    };
+    total.fill(&mut summary, &routes, elapsed);
     measure.finish(parts, &mut summary);
     Ok(summary)
 }
@@ -614,6 +622,7 @@ async fn open_arrivals<W: WorkerMeasure>(
     assign: Assign,
     cc: Arc<ClientConfig>,
     start: Instant,
+    stream: Option<Arc<super::stream::Stream>>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
     let (mut target, mut seen) = w.control.target();
@@ -647,11 +656,20 @@ async fn open_arrivals<W: WorkerMeasure>(
         }
         // the client is built before the send so its set-up never shows as lag
         let client = Client::new(cc.clone());
-        let w = w.clone();
+        let (w, stream) = (w.clone(), stream.clone());
         tasks.spawn_local(async move {
+            // streamed: the session as built just ahead of its arrival, dropped after
+            let streamed = match &stream {
+                Some(s) => match s.take(session as u32).await {
+                    Some(s) => Some(s),
+                    None => return,
+                },
+                None => None,
+            };
+            let s = streamed.as_deref().unwrap_or(&w.plan.sessions[session]);
             w.rec.borrow_mut().user_started();
             let due = start + at + w.control.paused_total();
-            run_session(&w, &client, n, &w.plan.sessions[session], due, &w.stop).await;
+            run_session(&w, &client, n, s, due, &w.stop).await;
             w.rec.borrow_mut().user_ended();
         });
     }

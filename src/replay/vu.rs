@@ -134,7 +134,7 @@ pub(crate) async fn run_session<W: WorkerMeasure>(
         vu,
         session,
         started: start,
-        routes: &w.plan.routes,
+        routes: session.routes.as_deref().unwrap_or(&w.plan.routes),
     };
     w.rec.borrow_mut().session_started();
     w.measure.borrow_mut().session_start(&info);
@@ -452,13 +452,12 @@ impl<'a, W: WorkerMeasure> Run<'a, W> {
                 self.track(f, from, source.index, i, r);
             }
         }
-        let plan = &w.plan;
+        let routes = self.session.routes.as_deref().unwrap_or(&w.plan.routes);
         let live = Live {
             vu: self.vu,
             session: self.session,
             step: i,
-            endpoint: plan
-                .routes
+            endpoint: routes
                 .get(step.route as usize)
                 .map_or("", |r| r.name.as_str()),
             route: step.route,
