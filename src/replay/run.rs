@@ -447,6 +447,16 @@ fn spawn_worker<M: Measure>(
         .map_err(Error::Thread)
 }
 
+/// A user task that panicked takes its worker with it (seen as [`Msg::Lost`]), rather
+/// than vanishing from the run unseen.
+fn surface_panic<T>(ended: Result<T, tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
 /// The text a panic was raised with.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
@@ -740,7 +750,7 @@ async fn open_arrivals<W: WorkerMeasure>(
                         continue 'arrivals;
                     }
                 }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(ended) = tasks.join_next(), if !tasks.is_empty() => surface_panic(ended),
                 _ = w.stop.cancelled() => break 'arrivals,
             }
         }
@@ -754,7 +764,9 @@ async fn open_arrivals<W: WorkerMeasure>(
             w.rec.borrow_mut().user_ended();
         });
     }
-    while tasks.join_next().await.is_some() {}
+    while let Some(ended) = tasks.join_next().await {
+        surface_panic(ended);
+    }
 }
 
 /// One worker per core; one core fewer when the target runs on this machine (a loopback
