@@ -477,3 +477,96 @@ async fn the_response_hook_sees_every_response_with_its_recorded_twin() {
     assert_eq!((f["starts"], f["ends"]), (6, 6));
     assert_eq!(b.counters().requests(), 18);
 }
+
+/// A worker that dies mid-run (here its conversation measure panics) is never a silently
+/// short series: the run is marked aborted with the worker and the reason, the exit outcome
+/// is not success, and the other worker's users go on to the end of the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_dies_marks_the_run_and_the_others_go_on() {
+    use reprise::replay::hook::Live;
+    use reprise::replay::{Measure, WorkerMeasure};
+
+    struct Buggy {
+        panics: bool,
+        seen: u64,
+    }
+    impl WorkerMeasure for Buggy {
+        type Part = ();
+        fn response(&mut self, _r: &Live<'_>) {
+            self.seen += 1;
+            if self.panics && self.seen == 3 {
+                panic!("test: a measure bug");
+            }
+        }
+        fn finish(self) {}
+    }
+    struct OneBuggy;
+    impl Measure for OneBuggy {
+        type Worker = Buggy;
+        fn worker(&self, index: usize) -> Buggy {
+            Buggy {
+                panics: index == 1,
+                seen: 0,
+            }
+        }
+        fn finish(&self, _parts: Vec<()>, _summary: &mut Summary) {}
+    }
+
+    let b = mock_with(mock::Config::default()).await;
+    let rec = session("s", T, 1, 0, &[(20, 5), (40, 5)]);
+    let mut c = config(
+        &b.url(),
+        Workload::Closed {
+            users: 4,
+            spawn_rate: None,
+        },
+        1.0,
+    );
+    c.workers = 2;
+    c.duration = Some(Duration::from_secs(3));
+    let s = tokio::task::spawn_blocking(move || {
+        replay::run(
+            Arc::new(Plan::from_exchanges(rec)),
+            &c,
+            Arc::new(OneBuggy),
+            CancellationToken::new(),
+            |_| {},
+            Default::default(),
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(s.run.aborted, "{:?}", s.run);
+    assert_eq!(s.run.workers_lost.len(), 1, "{:?}", s.run.workers_lost);
+    assert_eq!(s.run.workers_lost[0].worker, 1);
+    assert!(
+        s.run.workers_lost[0]
+            .reason
+            .contains("panicked: test: a measure bug"),
+        "{:?}",
+        s.run.workers_lost
+    );
+    assert!(
+        s.run.abort_reason.as_deref().unwrap().contains("worker 1"),
+        "{:?}",
+        s.run.abort_reason
+    );
+    assert_eq!(
+        reprise::report::Outcome::of(&s),
+        reprise::report::Outcome::Aborted
+    );
+    // the series runs to the end of the run, not to the death of the worker
+    assert!(s.series.len() >= 3, "series of {} s", s.series.len());
+    // worker 0's two users went on: each session is 3 requests 20 ms apart, over 3 s
+    let sent = b.counters().requests();
+    assert!(sent > 30, "the mock received {sent} requests");
+    // the lost worker's figures are missing, worker 0's are all there
+    assert!(
+        s.totals.requests >= 20 && s.totals.requests < sent,
+        "{}",
+        s.totals.requests
+    );
+    let roundtrip: Summary = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+    assert_eq!(roundtrip.run.workers_lost, s.run.workers_lost);
+}

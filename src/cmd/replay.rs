@@ -406,6 +406,12 @@ pub fn execute_with(
             return Err(e.into());
         }
     };
+    for l in &summary.run.workers_lost {
+        out::stderr_line(&format!(
+            "error: replay worker {} lost: {}; the run is incomplete (its users' figures are missing)",
+            l.worker, l.reason
+        ));
+    }
     if let Some(start) = &out.start {
         start.record(&mut summary.run);
         if let Some(skew) = summary.run.start_skew_ms {

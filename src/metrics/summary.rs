@@ -64,6 +64,10 @@ pub struct RunInfo {
     pub aborted: bool,
     #[serde(default)]
     pub abort_reason: Option<String>,
+    /// Replay workers that failed or panicked mid-run, with the reason: the run is then
+    /// aborted and its figures miss those workers' users. Absent when none was lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers_lost: Vec<WorkerLost>,
     pub workload: Workload,
     pub speed: f64,
     /// `think` or `schedule`.
@@ -97,6 +101,15 @@ pub struct RunInfo {
     /// absent when the run was never steered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<ControlEvent>,
+}
+
+/// A replay worker lost mid-run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerLost {
+    /// Index of the worker thread.
+    pub worker: usize,
+    /// Why: `panicked: …` or the error it stopped on.
+    pub reason: String,
 }
 
 /// The shards of a split run, as the merge found them (from each summary's `shard` `i/n`).

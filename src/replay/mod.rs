@@ -33,6 +33,7 @@
 //! - A target that refuses connections before the run starts is an [`Error::Unreachable`],
 //!   reported within seconds; during the run, failures are data, never errors.
 
+mod aggregate;
 pub mod backoff;
 pub mod bank;
 pub mod client;

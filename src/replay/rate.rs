@@ -82,7 +82,7 @@ pub(super) async fn rate_arrivals<W: WorkerMeasure>(
                         continue 'arrivals;
                     }
                 }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(ended) = tasks.join_next(), if !tasks.is_empty() => super::run::surface_panic(ended),
                 _ = w.stop.cancelled() => break 'arrivals,
             }
         }
@@ -98,7 +98,9 @@ pub(super) async fn rate_arrivals<W: WorkerMeasure>(
         });
         n += 1;
     }
-    while tasks.join_next().await.is_some() {}
+    while let Some(ended) = tasks.join_next().await {
+        super::run::surface_panic(ended);
+    }
 }
 
 /// Arrivals of `target`'s schedule due in `[from, to)` of active run time (tests, docs).

@@ -7,6 +7,7 @@
 //! has. A second is complete once every worker sent it or is done; complete seconds become
 //! series points and progress lines, in order.
 
+use super::aggregate::Aggregator;
 use super::client::{Client, ClientConfig};
 use super::control::{Control, Local, Target};
 use super::deadline::Anchored;
@@ -20,7 +21,6 @@ use crate::metrics::{Recorder, Second};
 use chrono::{SecondsFormat, Utc};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -57,6 +57,8 @@ enum Msg<P> {
         rec: Box<Recorder>,
         part: P,
     },
+    /// The worker failed or panicked: its users are gone, its figures with them.
+    Lost { worker: usize, reason: String },
 }
 
 /// Which worker of this shard plays user or arrival `n` (`None`: another shard's).
@@ -139,41 +141,232 @@ pub fn run_with<M: Measure>(
         s.start(start);
     }
     let (tx, rx) = mpsc::channel::<Msg<<M::Worker as WorkerMeasure>::Part>>();
+    let spawn = Spawn {
+        plan: plan.clone(),
+        measure: measure.clone(),
+        order,
+        client: client_config,
+        stop: stop.clone(),
+        start,
+        workers,
+    };
     let mut handles = Vec::new();
     for index in 0..workers {
-        let tx = tx.clone();
-        let (plan, measure, order, cc, stop) = (
-            plan.clone(),
-            measure.clone(),
-            order.clone(),
-            client_config.clone(),
-            stop.clone(),
-        );
-        let (timing, speed, users) = (config.timing, config.speed, initial_users(config));
-        let mut rx = control.subscribe();
-        let assign = Assign {
-            shard: config.shard,
-            workers,
-            worker: index,
-        };
-        let (closed, bounded) = (control.is_closed(), config.duration.is_some());
-        let rate = control.is_rate();
-        let abort = config.abort.clone();
-        let live = config.live;
-        let realtime = config.realtime;
-        let stream = config.stream.clone();
-        let h = std::thread::Builder::new()
-            .name(format!("replay-{index}"))
-            .spawn(move || {
-                // checked before any load: a refusal here cannot happen but for a limit
-                // changed since, and the worker then runs at ordinary priority
-                if realtime {
-                    let _ = super::priority::raise();
-                }
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt,
-                    Err(_) => return,
-                };
+        handles.push(spawn_worker(&spawn, index, config, control, tx.clone())?);
+    }
+    drop(tx);
+    drop(spawn);
+
+    // aggregate
+    let deadline = config.duration.map(|d| start + d);
+    let mut total = Recorder::new(plan.routes.len());
+    let mut parts = Vec::new();
+    let mut lost: Vec<summary::WorkerLost> = Vec::new();
+    let mut seconds = Aggregator::new(workers);
+    let mut series: Vec<SeriesPoint> = Vec::new();
+    let (mut requests, mut failures, mut peak) = (0u64, 0u64, 0u64);
+    let t0 = started_at.timestamp();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Msg::Second {
+                worker,
+                index,
+                second,
+            }) => seconds.second(worker, index, &second),
+            Ok(Msg::Done { worker, rec, part }) => {
+                seconds.ended(worker);
+                total.merge(&rec);
+                parts.push(part);
+            }
+            Ok(Msg::Lost { worker, reason }) => {
+                seconds.ended(worker);
+                lost.push(summary::WorkerLost { worker, reason });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d)
+            || control.stop_token().is_cancelled()
+        {
+            stop.cancel();
+        }
+        while let Some((k, s)) = seconds.next_complete() {
+            requests += s.requests;
+            failures += s.failures;
+            peak = peak.max(s.users);
+            let point = s.point(t0 + k as i64);
+            progress(&Progress {
+                elapsed_s: k + 1,
+                users: s.users,
+                rps: s.requests,
+                p95_ms: s.latency.quantile_us(0.95) as f64 / 1000.0,
+                lag_p99_ms: s.lag.quantile_us(0.99) as f64 / 1000.0,
+                failures,
+                requests,
+                point: point.clone(),
+                second: Arc::new(s),
+            });
+            series.push(point);
+        }
+        if seconds.all_ended() {
+            break;
+        }
+    }
+    for (worker, h) in handles.into_iter().enumerate() {
+        // a thread that ended without a word (it cannot, but it must not go unseen)
+        if h.join().is_err() && !lost.iter().any(|l| l.worker == worker) {
+            lost.push(summary::WorkerLost {
+                worker,
+                reason: "its thread ended without its figures".to_string(),
+            });
+        }
+    }
+    lost.sort_by_key(|l| l.worker);
+    let elapsed = start.elapsed();
+    let ended = Ended {
+        started_at,
+        elapsed,
+        peak,
+        series,
+        lost,
+    };
+    let mut summary = build_summary(config, &cancel, control, info, ended);
+    let routes = match &config.stream {
+        Some(s) => s.route_names(),
+        None => plan.route_names(),
+    };
+    total.fill(&mut summary, &routes, elapsed);
+    measure.finish(parts, &mut summary);
+    Ok(summary)
+}
+
+/// What the run's end gives the summary.
+struct Ended {
+    started_at: chrono::DateTime<Utc>,
+    elapsed: Duration,
+    peak: u64,
+    series: Vec<SeriesPoint>,
+    lost: Vec<summary::WorkerLost>,
+}
+
+/// The summary's run section, series and peak users; the totals are filled by the caller
+/// from the merged recorder. Lost workers mark the run aborted, with the reason.
+fn build_summary(
+    config: &Config,
+    cancel: &CancellationToken,
+    control: &Control,
+    info: RunInfo,
+    ended: Ended,
+) -> Summary {
+    let interrupted = cancel.is_cancelled() || config.abort.is_cancelled();
+    let abort_reason = match ended.lost.first() {
+        Some(l) => Some(format!(
+            "replay worker {} lost ({}); its users' figures are missing",
+            l.worker, l.reason
+        )),
+        None => interrupted.then(|| "interrupted".to_string()),
+    };
+    let mut summary = Summary {
+        schema: summary::SCHEMA.to_string(),
+        version: summary::SCHEMA_VERSION,
+        run: RunInfo {
+            tool: format!("reprise {}", env!("CARGO_PKG_VERSION")),
+            target: config.target.clone(),
+            started_at: ended
+                .started_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+            ended_at: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+            duration_s: ended.elapsed.as_secs_f64(),
+            aborted: interrupted || !ended.lost.is_empty(),
+            abort_reason,
+            workers_lost: ended.lost,
+            workload: match config.workload {
+                Workload::Closed { users, spawn_rate } => summary::Workload::Closed {
+                    users,
+                    spawn_rate: spawn_rate.unwrap_or(0.0),
+                },
+                Workload::Open { multiply } => summary::Workload::Open { multiply },
+                Workload::Rate { per_s } => summary::Workload::Rate { per_s },
+            },
+            speed: config.speed.get(),
+            timing: config.timing.name().to_string(),
+            timeout_s: config.timeout.as_secs_f64(),
+            seed: config.seed,
+            back_to_back: config.back_to_back && matches!(config.workload, Workload::Closed { .. }),
+            shard: config.shard.map(|s| s.to_string()),
+            events: control.events(),
+            ..info
+        },
+        totals: Default::default(),
+        endpoints: Vec::new(),
+        failures: Vec::new(),
+        sessions: Default::default(),
+        series: ended.series,
+        conversation: Default::default(),
+        thresholds: Vec::new(),
+        scrape: None,
+        stages: Vec::new(),
+    };
+    summary.totals.peak_users = ended.peak;
+    summary
+}
+
+/// What every worker thread shares.
+struct Spawn<M> {
+    plan: Arc<Plan>,
+    measure: Arc<M>,
+    order: Arc<Lineup>,
+    client: Arc<ClientConfig>,
+    stop: CancellationToken,
+    start: std::time::Instant,
+    workers: usize,
+}
+
+/// Starts worker `index`: a thread with its own current-thread runtime that plays its
+/// share of the workload and sends its seconds, then [`Msg::Done`] — or [`Msg::Lost`] with
+/// the reason when it failed or panicked, so no worker ends unseen.
+fn spawn_worker<M: Measure>(
+    spawn: &Spawn<M>,
+    index: usize,
+    config: &Config,
+    control: &Control,
+    tx: mpsc::Sender<Msg<<M::Worker as WorkerMeasure>::Part>>,
+) -> Result<std::thread::JoinHandle<()>, Error> {
+    let (plan, measure, order, cc, stop) = (
+        spawn.plan.clone(),
+        spawn.measure.clone(),
+        spawn.order.clone(),
+        spawn.client.clone(),
+        spawn.stop.clone(),
+    );
+    let start = spawn.start;
+    let (timing, speed, users) = (config.timing, config.speed, initial_users(config));
+    let mut rx = control.subscribe();
+    let assign = Assign {
+        shard: config.shard,
+        workers: spawn.workers,
+        worker: index,
+    };
+    let (closed, bounded) = (control.is_closed(), config.duration.is_some());
+    let rate = control.is_rate();
+    let abort = config.abort.clone();
+    let live = config.live;
+    let realtime = config.realtime;
+    let stream = config.stream.clone();
+    std::thread::Builder::new()
+        .name(format!("replay-{index}"))
+        .spawn(move || {
+            // checked before any load: a refusal here cannot happen but for a limit
+            // changed since, and the worker then runs at ordinary priority
+            if realtime {
+                let _ = super::priority::raise();
+            }
+            let lost_tx = tx.clone();
+            let body = move || -> Result<(), String> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start its runtime: {e}"))?;
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&rt, async move {
                     let start = Instant::from_std(start);
@@ -243,133 +436,48 @@ pub fn run_with<M: Measure>(
                     let k = ticker.await.unwrap_or(0);
                     let second = w.rec.borrow_mut().take_second();
                     let _ = tx.send(Msg::Second { worker: index, index: k, second: Box::new(second) });
-                    if let Ok(w) = Rc::try_unwrap(w) {
-                        let _ = tx.send(Msg::Done {
-                            worker: index,
-                            rec: Box::new(w.rec.into_inner()),
-                            part: w.measure.into_inner().finish(),
-                        });
-                    }
-                });
-            })
-            .map_err(Error::Thread)?;
-        handles.push(h);
-    }
-    drop(tx);
-
-    // aggregate
-    let deadline = config.duration.map(|d| start + d);
-    let mut total = Recorder::new(plan.routes.len());
-    let mut parts = Vec::new();
-    let mut sent_upto = vec![0u64; workers];
-    let mut done = vec![false; workers];
-    let mut pending: BTreeMap<u64, Second> = BTreeMap::new();
-    let mut series: Vec<SeriesPoint> = Vec::new();
-    let mut next = 0u64;
-    let (mut requests, mut failures, mut peak) = (0u64, 0u64, 0u64);
-    let t0 = started_at.timestamp();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Msg::Second {
-                worker,
-                index,
-                second,
-            }) => {
-                sent_upto[worker] = sent_upto[worker].max(index + 1);
-                pending.entry(index).or_default().add(&second);
-            }
-            Ok(Msg::Done { worker, rec, part }) => {
-                done[worker] = true;
-                total.merge(&rec);
-                parts.push(part);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d)
-            || control.stop_token().is_cancelled()
-        {
-            stop.cancel();
-        }
-        let all_done = done.iter().all(|d| *d);
-        while (0..workers).all(|w| done[w] || sent_upto[w] > next)
-            && (pending.contains_key(&next) || !all_done)
-        {
-            let s = pending.remove(&next).unwrap_or_default();
-            requests += s.requests;
-            failures += s.failures;
-            peak = peak.max(s.users);
-            let point = s.point(t0 + next as i64);
-            progress(&Progress {
-                elapsed_s: next + 1,
-                users: s.users,
-                rps: s.requests,
-                p95_ms: s.latency.quantile_us(0.95) as f64 / 1000.0,
-                lag_p99_ms: s.lag.quantile_us(0.99) as f64 / 1000.0,
-                failures,
-                requests,
-                point: point.clone(),
-                second: Arc::new(s),
+                    let w = Rc::try_unwrap(w)
+                        .map_err(|_| "its users outlived it".to_string())?;
+                    let _ = tx.send(Msg::Done {
+                        worker: index,
+                        rec: Box::new(w.rec.into_inner()),
+                        part: w.measure.into_inner().finish(),
+                    });
+                    Ok(())
+                })
+            };
+            let reason = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+                Ok(Ok(())) => return,
+                Ok(Err(reason)) => reason,
+                Err(panic) => format!("panicked: {}", panic_message(&*panic)),
+            };
+            let _ = lost_tx.send(Msg::Lost {
+                worker: index,
+                reason,
             });
-            series.push(point);
-            next += 1;
-        }
-        if all_done {
-            break;
+        })
+        .map_err(Error::Thread)
+}
+
+/// A user task that panicked takes its worker with it (seen as [`Msg::Lost`]), rather
+/// than vanishing from the run unseen.
+pub(super) fn surface_panic<T>(ended: Result<T, tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
         }
     }
-    for h in handles {
-        let _ = h.join();
+}
+
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "no message".to_string()
     }
-    let elapsed = start.elapsed();
-    let ended_at = Utc::now();
-    let mut summary = Summary {
-        schema: summary::SCHEMA.to_string(),
-        version: summary::SCHEMA_VERSION,
-        run: RunInfo {
-            tool: format!("reprise {}", env!("CARGO_PKG_VERSION")),
-            target: config.target.clone(),
-            started_at: started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            ended_at: ended_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            duration_s: elapsed.as_secs_f64(),
-            aborted: cancel.is_cancelled() || config.abort.is_cancelled(),
-            abort_reason: (cancel.is_cancelled() || config.abort.is_cancelled())
-                .then(|| "interrupted".to_string()),
-            workload: match config.workload {
-                Workload::Closed { users, spawn_rate } => summary::Workload::Closed {
-                    users,
-                    spawn_rate: spawn_rate.unwrap_or(0.0),
-                },
-                Workload::Open { multiply } => summary::Workload::Open { multiply },
-                Workload::Rate { per_s } => summary::Workload::Rate { per_s },
-            },
-            speed: config.speed.get(),
-            timing: config.timing.name().to_string(),
-            timeout_s: config.timeout.as_secs_f64(),
-            seed: config.seed,
-            back_to_back: config.back_to_back && matches!(config.workload, Workload::Closed { .. }),
-            shard: config.shard.map(|s| s.to_string()),
-            events: control.events(),
-            ..info
-        },
-        totals: Default::default(),
-        endpoints: Vec::new(),
-        failures: Vec::new(),
-        sessions: Default::default(),
-        series,
-        conversation: Default::default(),
-        thresholds: Vec::new(),
-        scrape: None,
-        stages: Vec::new(),
-    };
-    summary.totals.peak_users = peak;
-    let routes = match &config.stream {
-        Some(s) => s.route_names(),
-        None => plan.route_names(),
-    };
-    total.fill(&mut summary, &routes, elapsed);
-    measure.finish(parts, &mut summary);
-    Ok(summary)
 }
 
 fn initial_users(config: &Config) -> u64 {
@@ -471,7 +579,12 @@ async fn closed_users<W: WorkerMeasure>(
                 }
             }
             Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
-                let Ok(user) = ended else { continue };
+                let user = match ended {
+                    Ok(user) => user,
+                    // a user that panicked takes its worker with it: seen, not dropped
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => continue,
+                };
                 let cut_short = users.remove(&user).is_some_and(|s| s.is_cancelled());
                 // stopped at once, then wanted again before it ended: it starts again now
                 if cut_short && user < w.control.users() && !w.stop.is_cancelled() {
@@ -650,7 +763,7 @@ async fn open_arrivals<W: WorkerMeasure>(
                         continue 'arrivals;
                     }
                 }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(ended) = tasks.join_next(), if !tasks.is_empty() => surface_panic(ended),
                 _ = w.stop.cancelled() => break 'arrivals,
             }
         }
@@ -673,7 +786,9 @@ async fn open_arrivals<W: WorkerMeasure>(
             w.rec.borrow_mut().user_ended();
         });
     }
-    while tasks.join_next().await.is_some() {}
+    while let Some(ended) = tasks.join_next().await {
+        surface_panic(ended);
+    }
 }
 
 /// One worker per core; one core fewer when the target runs on this machine (a loopback

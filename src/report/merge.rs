@@ -291,6 +291,8 @@ fn run_info(name: &str, parts: &[(String, Summary)]) -> RunInfo {
         duration_s: span.filter(|s| *s > 0.0).unwrap_or(longest),
         aborted: runs.iter().any(|r| r.aborted),
         abort_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        // each shard's own worker indices, shard after shard
+        workers_lost: runs.iter().flat_map(|r| r.workers_lost.clone()).collect(),
         workload,
         speed: first.speed,
         timing: same_or_join(&|r| r.timing.clone()),
