@@ -436,6 +436,73 @@ async fn live_server_streams_history_resumes_and_steers_the_run() {
     while run.stderr.try_recv().is_ok() {}
 }
 
+/// Sum of the `count`s of a map of histogram summaries (`{"1": {"count": 3, …}, …}`).
+fn counts(v: &Value) -> u64 {
+    v.as_object().map_or(0, |m| {
+        m.values().map(|h| h["count"].as_u64().unwrap_or(0)).sum()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_panels_fill_each_second_and_end_as_the_summary() {
+    let mock = mock_with(mock::Config::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rec = recording(dir.path(), 4);
+    let report = dir.path().join("report");
+    let mut run = start(
+        &rec,
+        &mock.url(),
+        &report,
+        "127.0.0.1:0",
+        &["--users", "4", "--spawn-rate", "100", "--duration", "8s"],
+    );
+    let base = run.base.clone();
+    // the whole stream, from the first second to the end event
+    let all = read_events(&base, None, usize::MAX, "").await;
+    assert_eq!(tokio::task::block_in_place(|| wait_exit(&mut run, 30)), 0);
+    assert_eq!(all.last().map(|f| f.1.as_str()), Some("end"));
+    let conv: Vec<(u64, &Value)> = all
+        .iter()
+        .filter(|f| f.1 == "second")
+        .filter_map(|f| Some((f.2["s"].as_u64()?, f.2.get("conv")?)))
+        .collect();
+    // mid-run (by second 4 of 8) the panels already have figures
+    let (s, mid) = conv
+        .iter()
+        .find(|(_, c)| counts(&c["turns"]) > 0 && counts(&c["nodes"]) > 0)
+        .copied()
+        .expect("a second with turns and node transitions");
+    assert!(s <= 4, "conversation figures came only at second {s}");
+    assert!(counts(&mid["server_timing"]) > 0, "{mid}");
+    // the panels follow the run: more turns later than at first
+    let last = conv.last().unwrap().1;
+    assert!(counts(&last["turns"]) > counts(&mid["turns"]));
+    assert!(
+        conv.len() >= 3,
+        "updated each second: {} frames",
+        conv.len()
+    );
+    // at the end they are summary.json's figures, exactly
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("summary.json")).unwrap())
+            .unwrap();
+    for key in ["nodes", "turns", "server_timing", "streaming"] {
+        fn strip(v: &mut Value) {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("hist");
+                m.values_mut().for_each(strip);
+            }
+        }
+        let mut want = summary["conversation"][key].clone();
+        strip(&mut want);
+        assert_eq!(last[key], want, "{key}");
+    }
+    // every turn the page counts is a continue the mock received
+    let turns = counts(&last["turns"]);
+    assert!(turns > 0 && turns <= mock.counters().continue_, "{turns}");
+    while run.stderr.try_recv().is_ok() {}
+}
+
 /// Reads the whole stream from the start until a second with `users` active users.
 async fn read_until_users(base: &str, users: u64) -> Vec<(u64, String, Value)> {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -30,6 +30,9 @@ impl PartialEq for Hist {
 }
 
 impl Hist {
+    /// The top of the range, µs: larger values are recorded as this.
+    pub const MAX_US: u64 = MAX_US;
+
     pub fn new() -> Self {
         Hist {
             h: hdrhistogram::Histogram::new_with_bounds(1, MAX_US, 3).expect("valid bounds"),

@@ -11,7 +11,7 @@
 //! - `corrected` latency is latency from the *planned* send (latency + lag + wait).
 //! - Session figures: `started = completed + aborted + in progress`.
 
-use super::series::Second;
+use super::series::{RouteSample, Second};
 use super::summary::{EndpointStats, FailureRow, Sessions, Summary, Totals};
 use super::Hist;
 use std::collections::{BTreeMap, HashMap};
@@ -122,11 +122,12 @@ impl Recorder {
         self.second.latency.record(s.latency);
         self.second.lag.record(s.lag);
         if self.live {
-            let r = self.second.routes.entry(s.route).or_default();
-            r.requests += 1;
-            r.failures += failed as u64;
-            r.bytes_received += s.bytes_received;
-            r.latency.record(s.latency);
+            self.second.samples.push(RouteSample {
+                route: s.route,
+                latency_us: s.latency.as_micros().min(Hist::MAX_US as u128) as u32,
+                bytes: s.bytes_received.min(u32::MAX as u64) as u32,
+                failed,
+            });
         }
         if let Some(f) = failure {
             self.count_failure(s.route, f);
@@ -141,9 +142,12 @@ impl Recorder {
         self.requests += 1;
         self.second.requests += 1;
         if self.live {
-            let r = self.second.routes.entry(route).or_default();
-            r.requests += 1;
-            r.failures += 1;
+            self.second.samples.push(RouteSample {
+                route,
+                latency_us: RouteSample::UNSENT,
+                bytes: 0,
+                failed: true,
+            });
         }
         self.count_failure(route, failure);
     }
@@ -238,12 +242,14 @@ impl Recorder {
         self.bytes_received += s.bytes_received;
         self.latency.add(&s.latency);
         self.lag.add(&s.lag);
-        for (&i, r) in &s.routes {
-            let f = self.route(i);
-            f.requests += r.requests;
-            f.failures += r.failures;
-            f.bytes_received += r.bytes_received;
-            f.latency.add(&r.latency);
+        for x in &s.samples {
+            let f = self.route(x.route);
+            f.requests += 1;
+            f.failures += x.failed as u64;
+            f.bytes_received += x.bytes as u64;
+            if x.latency_us != RouteSample::UNSENT {
+                f.latency.record_us(x.latency_us as u64);
+            }
         }
         for (k, n) in &s.failure_rows {
             *self.failure_rows.entry(k.clone()).or_insert(0) += n;
@@ -397,7 +403,7 @@ mod tests {
         plain.record(&sample(1, 10, 0), None);
         let s = plain.take_second();
         assert!(
-            s.routes.is_empty() && s.failure_rows.is_empty(),
+            s.samples.is_empty() && s.failure_rows.is_empty(),
             "off unless live"
         );
         let mut live = Recorder::new(2).live();
@@ -405,9 +411,15 @@ mod tests {
         live.record(&sample(1, 30, 0), Some(status()));
         live.record_unsent(0, status());
         let s = live.take_second();
-        assert_eq!((s.routes[&1].requests, s.routes[&1].failures), (2, 1));
-        assert_eq!(s.routes[&1].latency.count(), 2);
-        assert_eq!((s.routes[&0].requests, s.routes[&0].failures), (1, 1));
+        let of = |r: u32| -> Vec<(u32, bool)> {
+            s.samples
+                .iter()
+                .filter(|x| x.route == r)
+                .map(|x| (x.latency_us, x.failed))
+                .collect()
+        };
+        assert_eq!(of(1), vec![(10_000, false), (30_000, true)]);
+        assert_eq!(of(0), vec![(RouteSample::UNSENT, true)]);
         assert_eq!(s.failure_rows[&(1, status())], 1);
         // the seconds added up give the recorder's own figures
         let mut sum = Recorder::new(2);
@@ -417,6 +429,17 @@ mod tests {
         assert_eq!((sum.requests(), sum.failures()), (4, 2));
         assert_eq!(sum.route_figures(1).unwrap().0, 2);
         assert_eq!(sum.route_figures(0).unwrap().3.count(), 1);
+        // per route, the same histogram as the worker's own (exact, not approximated)
+        for r in 0..2 {
+            assert_eq!(
+                sum.route_figures(r).unwrap().3,
+                live.route_figures(r).unwrap().3
+            );
+            assert_eq!(
+                sum.route_figures(r).unwrap().2,
+                live.route_figures(r).unwrap().2
+            );
+        }
         assert_eq!(sum.latency().count(), live.latency().count());
         assert_eq!(sum.failure_rows().map(|r| r.2).sum::<u64>(), 2);
     }

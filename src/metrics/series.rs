@@ -4,33 +4,33 @@
 //! second ends; the aggregator adds the workers' seconds of the same index into one
 //! [`SeriesPoint`]. A `Second` is small (two histograms and counters) and merges exactly.
 //!
-//! A recorder made [`live`](super::Recorder::live) also fills the second's `routes` and
-//! `failure_rows` (only the routes and failures seen in that second), so a live view (the
-//! web UI) can keep per-endpoint figures while the run goes; without it they stay empty
-//! and cost nothing.
+//! A recorder made [`live`](super::Recorder::live) also fills the second's `samples` (one
+//! small [`RouteSample`] per request of that second: its route, latency, bytes, outcome)
+//! and `failure_rows` (the failures of that second), so a live view (the web UI) can keep
+//! per-endpoint figures while the run goes; without it they stay empty and cost nothing.
+//! A worker pushes 16 bytes per request instead of keeping a histogram per route and
+//! second (188 KB each, a hash lookup per request): the live view records them into its
+//! own per-route histograms, off the workers' threads, and gets the same exact figures.
 
 use super::recorder::Failure;
 use super::summary::SeriesPoint;
 use super::Hist;
 use rustc_hash::FxHashMap;
 
-/// One route's figures in one second (live recorders only).
-#[derive(Debug, Clone, Default)]
-pub struct RouteSecond {
-    pub requests: u64,
-    pub failures: u64,
-    pub bytes_received: u64,
-    /// Latency of the route's requests completed in this second.
-    pub latency: Hist,
+/// One request of a second, as a live recorder keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSample {
+    pub route: u32,
+    /// Send → last byte, µs (clamped as a [`Hist`] clamps); [`RouteSample::UNSENT`]: not
+    /// sent (a correlation failure), no latency.
+    pub latency_us: u32,
+    /// Response bytes (saturating).
+    pub bytes: u32,
+    pub failed: bool,
 }
 
-impl RouteSecond {
-    pub fn add(&mut self, o: &RouteSecond) {
-        self.requests += o.requests;
-        self.failures += o.failures;
-        self.bytes_received += o.bytes_received;
-        self.latency.add(&o.latency);
-    }
+impl RouteSample {
+    pub const UNSENT: u32 = u32::MAX;
 }
 
 /// One second of one worker (or, after [`Second::add`], of several).
@@ -47,10 +47,13 @@ pub struct Second {
     pub lag: Hist,
     /// Response bytes of the requests completed in this second.
     pub bytes_received: u64,
-    /// Live recorders only: the routes that had a request in this second.
-    pub routes: FxHashMap<u32, RouteSecond>,
+    /// Live recorders only: every request of this second, in completion order per worker.
+    pub samples: Vec<RouteSample>,
     /// Live recorders only: failures of this second by (route, failure).
     pub failure_rows: FxHashMap<(u32, Failure), u64>,
+    /// Live runs only: each worker's conversation measures so far, by worker index (a
+    /// worker that sent none has nothing to show, or has finished: its last one stands).
+    pub conversation: Vec<(usize, std::sync::Arc<super::conversation::Recorder>)>,
 }
 
 impl Second {
@@ -62,12 +65,21 @@ impl Second {
         self.latency.add(&other.latency);
         self.lag.add(&other.lag);
         self.bytes_received += other.bytes_received;
-        for (r, f) in &other.routes {
-            self.routes.entry(*r).or_default().add(f);
-        }
+        self.samples.extend_from_slice(&other.samples);
+        self.conversation.extend(other.conversation.iter().cloned());
         for (k, n) in &other.failure_rows {
             *self.failure_rows.entry(k.clone()).or_insert(0) += n;
         }
+    }
+
+    /// [`Second::add`] taking `other` whole: its samples are moved, not copied when this
+    /// second has none yet.
+    pub fn absorb(&mut self, mut other: Second) {
+        if self.samples.is_empty() {
+            std::mem::swap(&mut self.samples, &mut other.samples);
+        }
+        self.conversation.append(&mut other.conversation);
+        self.add(&other);
     }
 
     /// The point for `summary.json`; `t` is the Unix second this covers.

@@ -37,9 +37,9 @@ impl Aggregator {
     }
 
     /// `worker`'s figures for second `index`.
-    pub(super) fn second(&mut self, worker: usize, index: u64, second: &Second) {
+    pub(super) fn second(&mut self, worker: usize, index: u64, second: Second) {
         self.sent_upto[worker] = self.sent_upto[worker].max(index + 1);
-        self.pending.entry(index).or_default().add(second);
+        self.pending.entry(index).or_default().absorb(second);
     }
 
     /// `worker` sends no more seconds (it finished, or it was lost).
@@ -83,15 +83,15 @@ mod tests {
     #[test]
     fn a_second_is_complete_once_every_worker_sent_it() {
         let mut a = Aggregator::new(2);
-        a.second(0, 0, &with(3));
-        a.second(0, 1, &with(4));
+        a.second(0, 0, with(3));
+        a.second(0, 1, with(4));
         assert_eq!(drain(&mut a), []);
-        a.second(1, 0, &with(10));
+        a.second(1, 0, with(10));
         assert_eq!(drain(&mut a), [(0, 13)]);
-        a.second(1, 1, &with(20));
-        a.second(1, 2, &with(30));
+        a.second(1, 1, with(20));
+        a.second(1, 2, with(30));
         assert_eq!(drain(&mut a), [(1, 24)]);
-        a.second(0, 2, &with(5));
+        a.second(0, 2, with(5));
         assert_eq!(drain(&mut a), [(2, 35)]);
         assert!(!a.all_ended());
     }
@@ -99,12 +99,12 @@ mod tests {
     #[test]
     fn seconds_sent_out_of_order_come_out_in_order() {
         let mut a = Aggregator::new(1);
-        a.second(0, 1, &with(2));
+        a.second(0, 1, with(2));
         // second 0 was skipped by this worker (it sends every index; here only its max
         // counts): both come out, in order
         assert_eq!(drain(&mut a), [(0, 0), (1, 2)]);
-        a.second(0, 3, &with(4));
-        a.second(0, 2, &with(3));
+        a.second(0, 3, with(4));
+        a.second(0, 2, with(3));
         assert_eq!(drain(&mut a), [(2, 3), (3, 4)]);
     }
 
@@ -112,20 +112,20 @@ mod tests {
     fn a_lost_worker_does_not_stall_the_series() {
         let mut a = Aggregator::new(3);
         for w in 0..3 {
-            a.second(w, 0, &with(1));
+            a.second(w, 0, with(1));
         }
         assert_eq!(drain(&mut a), [(0, 3)]);
         // worker 2 dies after second 0; the others go on
         a.ended(2);
         for k in 1..4 {
-            a.second(0, k, &with(1));
-            a.second(1, k, &with(1));
+            a.second(0, k, with(1));
+            a.second(1, k, with(1));
         }
         assert_eq!(drain(&mut a), [(1, 2), (2, 2), (3, 2)]);
         assert!(!a.all_ended());
-        a.second(0, 4, &with(1));
+        a.second(0, 4, with(1));
         a.ended(0);
-        a.second(1, 4, &with(2));
+        a.second(1, 4, with(2));
         a.ended(1);
         assert!(a.all_ended());
         assert_eq!(drain(&mut a), [(4, 3)]);

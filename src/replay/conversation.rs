@@ -248,6 +248,10 @@ impl WorkerMeasure for Worker {
         }
     }
 
+    fn snapshot(&self) -> Option<Recorder> {
+        Some(self.rec.clone())
+    }
+
     fn finish(self) -> Recorder {
         if let Some(st) = self.stages {
             st.finish();

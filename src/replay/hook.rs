@@ -104,6 +104,12 @@ pub trait WorkerMeasure: 'static {
     fn session_start(&mut self, _s: &SessionInfo<'_>) {}
     fn response(&mut self, _r: &Live<'_>) {}
     fn session_end(&mut self, _s: &SessionInfo<'_>, _end: &SessionEnd<'_>) {}
+    /// The conversation measures so far, for a live view: called once a second on the
+    /// worker's thread when the run is shown live ([`Config::live`](super::Config)), never
+    /// on a response's path. `None` (the default): nothing to show.
+    fn snapshot(&self) -> Option<crate::metrics::conversation::Recorder> {
+        None
+    }
     fn finish(self) -> Self::Part;
 }
 

@@ -61,6 +61,17 @@ enum Msg<P> {
     Lost { worker: usize, reason: String },
 }
 
+/// Worker `index`'s second just ended; a live run adds the conversation measures so far.
+fn second_of<W: WorkerMeasure>(w: &Worker<W>, index: usize, live: bool) -> Second {
+    let mut second = w.rec.borrow_mut().take_second();
+    if live {
+        if let Some(c) = w.measure.borrow().snapshot() {
+            second.conversation.push((index, Arc::new(c)));
+        }
+    }
+    second
+}
+
 /// Which worker of this shard plays user or arrival `n` (`None`: another shard's).
 #[derive(Debug, Clone, Copy)]
 struct Assign {
@@ -172,7 +183,7 @@ pub fn run_with<M: Measure>(
                 worker,
                 index,
                 second,
-            }) => seconds.second(worker, index, &second),
+            }) => seconds.second(worker, index, *second),
             Ok(Msg::Done { worker, rec, part }) => {
                 seconds.ended(worker);
                 total.merge(&rec);
@@ -407,7 +418,7 @@ fn spawn_worker<M: Measure>(
                             loop {
                                 tokio::select! {
                                     _ = sleep_until(start + Duration::from_secs(k + 1)) => {
-                                        let second = w.rec.borrow_mut().take_second();
+                                        let second = second_of(&w, index, live);
                                         let _ = tx.send(Msg::Second { worker: index, index: k, second: Box::new(second) });
                                         k += 1;
                                     }
@@ -434,7 +445,7 @@ fn spawn_worker<M: Measure>(
                     finished.cancel();
                     let _ = watcher.await;
                     let k = ticker.await.unwrap_or(0);
-                    let second = w.rec.borrow_mut().take_second();
+                    let second = second_of(&w, index, live);
                     let _ = tx.send(Msg::Second { worker: index, index: k, second: Box::new(second) });
                     let w = Rc::try_unwrap(w)
                         .map_err(|_| "its users outlived it".to_string())?;

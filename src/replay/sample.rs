@@ -109,6 +109,10 @@ impl<W: WorkerMeasure> WorkerMeasure for Worker<W> {
         self.inner.session_end(s, end);
     }
 
+    fn snapshot(&self) -> Option<crate::metrics::conversation::Recorder> {
+        self.inner.snapshot()
+    }
+
     fn finish(self) -> Self::Part {
         (self.inner.finish(), self.kept)
     }

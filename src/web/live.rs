@@ -108,6 +108,12 @@ struct State {
     events_sent: usize,
     /// Routes with a request in the previous second (their current rate drops to 0 now).
     last_routes: Vec<u32>,
+    /// Each worker's conversation measures so far (the latest each sent).
+    conv: Vec<Option<Arc<crate::metrics::conversation::Recorder>>>,
+    /// The conversation panels last sent (a frame carries them when they changed).
+    conv_sent: String,
+    /// The conversation measures so far, merged (for live verdicts and downloads).
+    conv_summary: Option<summary::Conversation>,
     last_failures: u64,
     verdicts: Vec<summary::Verdict>,
     final_summary: Option<Arc<Summary>>,
@@ -208,14 +214,21 @@ impl Live {
         st.started_t
             .get_or_insert(p.point.t - (p.elapsed_s as i64 - 1));
         let target = self.control.target();
-        let mut touched: Vec<u32> = s.routes.keys().copied().collect();
-        touched.extend(st.last_routes.iter().filter(|r| !s.routes.contains_key(r)));
+        // this second's requests and failures per route
+        let mut now: rustc_hash::FxHashMap<u32, (u64, u64)> = Default::default();
+        for x in &s.samples {
+            let n = now.entry(x.route).or_default();
+            n.0 += 1;
+            n.1 += x.failed as u64;
+        }
+        let mut touched: Vec<u32> = now.keys().copied().collect();
+        touched.extend(st.last_routes.iter().filter(|r| !now.contains_key(r)));
         touched.sort_unstable();
         let eps: Vec<Value> = touched
             .iter()
             .filter_map(|&r| {
                 let (req, fail, bytes, h) = st.rec.route_figures(r)?;
-                let now = s.routes.get(&r);
+                let now = now.get(&r);
                 Some(json!([
                     r,
                     req,
@@ -227,12 +240,12 @@ impl Live {
                     ms(h.min_us()),
                     ms(h.max_us()),
                     bytes.checked_div(req).unwrap_or(0),
-                    now.map_or(0, |n| n.requests),
-                    now.map_or(0, |n| n.failures),
+                    now.map_or(0, |n| n.0),
+                    now.map_or(0, |n| n.1),
                 ]))
             })
             .collect();
-        st.last_routes = s.routes.keys().copied().collect();
+        st.last_routes = now.keys().copied().collect();
         let total = st.rec.latency();
         let elapsed = p.elapsed_s.max(1) as f64;
         let mut frame = json!({
@@ -277,6 +290,9 @@ impl Live {
         }
         if p.elapsed_s <= 3 || p.elapsed_s.is_multiple_of(5) {
             frame["dist"] = serde_json::to_value(total.distribution()).unwrap_or(Value::Null);
+        }
+        if let Some(c) = conversation(st, s) {
+            frame["conv"] = c;
         }
         let every = if self.meta.routes.len() <= VERDICTS_EVERY_SECOND_UPTO {
             1
@@ -329,7 +345,7 @@ impl Live {
             failures: Vec::new(),
             sessions: Default::default(),
             series: st.series.clone(),
-            conversation: Default::default(),
+            conversation: st.conv_summary.clone().unwrap_or_default(),
             thresholds: Vec::new(),
             scrape: None,
             stages: Vec::new(),
@@ -442,23 +458,67 @@ fn failure_rows(rec: &Recorder, routes: &[(String, String, String)]) -> Value {
     })
 }
 
+/// The conversation panels of the run so far (node transitions, turns, Server-Timing,
+/// streaming), when the workers' measures in `s` changed them: the workers' latest
+/// measures merged (exact histograms), without the encoded histograms.
+fn conversation(st: &mut State, s: &crate::metrics::Second) -> Option<Value> {
+    if s.conversation.is_empty() {
+        return None;
+    }
+    for (i, c) in &s.conversation {
+        if st.conv.len() <= *i {
+            st.conv.resize(i + 1, None);
+        }
+        st.conv[*i] = Some(c.clone());
+    }
+    let mut parts = st.conv.iter().flatten();
+    let first = parts.next()?;
+    let merged;
+    let all = match parts.next() {
+        None => &**first,
+        Some(second) => {
+            let mut m = (**first).clone();
+            m.merge(second);
+            parts.for_each(|p| m.merge(p));
+            merged = m;
+            &merged
+        }
+    };
+    let c = all.summary();
+    let mut v = json!({
+        "nodes": c.nodes,
+        "turns": c.turns,
+        "server_timing": c.server_timing,
+        "streaming": c.streaming,
+    });
+    strip_hist(&mut v);
+    st.conv_summary = Some(c);
+    let text = v.to_string();
+    if text == st.conv_sent {
+        return None;
+    }
+    st.conv_sent = text;
+    Some(v)
+}
+
+fn strip_hist(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("hist");
+            m.values_mut().for_each(strip_hist);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_hist),
+        _ => {}
+    }
+}
+
 /// The final summary for the page: everything but the encoded histograms.
 fn trimmed(s: &Summary) -> Value {
-    fn strip(v: &mut Value) {
-        match v {
-            Value::Object(m) => {
-                m.remove("hist");
-                m.values_mut().for_each(strip);
-            }
-            Value::Array(a) => a.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.remove("series");
     }
-    strip(&mut v);
+    strip_hist(&mut v);
     v
 }
 

@@ -9,6 +9,7 @@
   var meta = null, ended = false, dirty = false, summary = null, failure = null;
   var S = { s: [], rps: [], fails: [], p50: [], p95: [], p99: [], users: [], want: [], lag: [] };
   var markers = [], eps = {}, tot = null, dist = null, fails = null, verdicts = null, paused = false;
+  var conv = null, convDirty = false;
   var sortKey = 3, sortDesc = true, page = 0, PAGE = 50;
 
   function fmtMs(v) {
@@ -232,12 +233,12 @@
     return h + "</tbody></table></div></div>";
   }
   function conversation() {
-    var c = summary && summary.conversation;
+    var c = summary ? summary.conversation : conv;
     if (!c) return;
     var html = histTable("Node transitions", c.nodes, "Transition") + histTable("Turns", c.turns, "Turn") +
       histTable("Server-Timing", c.server_timing, "Metric") + histTable("Streaming: time to first token", c.streaming, "Endpoint");
     $("conversation").innerHTML = html || "<div class=\"card muted\">No conversation measure in this run.</div>";
-    text("conv-note", "whole run");
+    text("conv-note", summary ? "whole run" : "run so far, exact (HDR), updated each second");
   }
 
   function render() {
@@ -253,6 +254,7 @@
     if (dist) { window.repriseDist.hist($("c-hist"), dist); window.repriseDist.pct($("c-pct"), dist); }
     endpoints();
     failures();
+    if (convDirty) { convDirty = false; conversation(); }
     document.body.setAttribute("data-seconds", String(S.s.length));
     document.body.setAttribute("data-users", String(S.users.length ? S.users[S.users.length - 1] : 0));
   }
@@ -267,6 +269,7 @@
     d.ep.forEach(function (r) { eps[r[0]] = r; });
     if (d.fr) fails = d.fr;
     if (d.dist) dist = d.dist;
+    if (d.conv) { conv = d.conv; convDirty = true; }
     if (d.verdicts) { verdicts = d.verdicts; showVerdicts(verdicts); }
     if (d.dropped) text("dropped", d.dropped + " second(s) dropped by the view (the run is not affected)");
     later();
