@@ -744,12 +744,23 @@ async fn ui_starts_only_listed_files_and_a_run_that_fails_says_why() {
     let (code, body) =
         start(json!({"recordings": ["../a.trace.zst"], "target": "http://127.0.0.1:1"})).await;
     assert_eq!(code, 400, "{body}");
+    // a load value out of range: the form's own check names it
     let (code, body) =
         start(json!({"recordings": ["a.trace.zst"], "target": "http://127.0.0.1:1", "users": "x"}))
             .await;
     assert_eq!(code, 400);
+    assert_eq!(
+        body["error"], "users must be a whole number ≥ 1, not `x`",
+        "{body}"
+    );
+    // a value only the command knows to be wrong: its own message
+    let (code, body) = start(
+        json!({"recordings": ["a.trace.zst"], "target": "http://127.0.0.1:1", "duration": "forever"}),
+    )
+    .await;
+    assert_eq!(code, 400);
     assert!(
-        body["error"].as_str().unwrap().contains("--users"),
+        body["error"].as_str().unwrap().contains("--duration"),
         "the command's own message: {body}"
     );
     // a closed port: the run is shown, then ends with the reason, and the next start is allowed

@@ -12,9 +12,22 @@ use std::time::Duration;
 
 const MAX_US: u64 = 3_600_000_000;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Hist {
     h: hdrhistogram::Histogram<u64>,
+}
+
+impl Clone for Hist {
+    fn clone(&self) -> Self {
+        Hist { h: self.h.clone() }
+    }
+
+    /// Copies `source` into this histogram's own counts: no allocation (a live view's
+    /// once-a-second snapshots reuse their buffers this way).
+    fn clone_from(&mut self, source: &Self) {
+        self.h.reset();
+        let _ = self.h.add(&source.h);
+    }
 }
 
 impl Default for Hist {
@@ -224,6 +237,20 @@ impl HistSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clone_from_copies_into_the_same_counts() {
+        let mut a = Hist::new();
+        [5u64, 70, 900, 12_000].iter().for_each(|&v| a.record_us(v));
+        let mut b = Hist::new();
+        b.record_us(3_000_000);
+        b.clone_from(&a);
+        assert_eq!(b, a);
+        assert_eq!(
+            (b.count(), b.max_us(), b.min_us()),
+            (4, a.max_us(), a.min_us())
+        );
+    }
 
     #[test]
     fn distribution_bins_add_up_to_the_count() {

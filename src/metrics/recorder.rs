@@ -228,7 +228,12 @@ impl Recorder {
 
     /// Ends the current second: returns its figures and starts a new one.
     pub fn take_second(&mut self) -> Second {
+        // a live second's samples get room for as many as the last one had: one allocation
+        let room = self.second.samples.len();
         let mut s = std::mem::take(&mut self.second);
+        if self.live {
+            self.second.samples.reserve(room + room / 8);
+        }
         s.users = self.active_users;
         s
     }

@@ -78,6 +78,8 @@ pub struct Worker {
     picked: Picked,
     /// Server-Timing per load stage, when the run has stages.
     stages: Option<super::stage_timing::Part>,
+    /// The last two snapshots sent to a live view (see [`WorkerMeasure::snapshot`]).
+    snapshots: [Option<Arc<Recorder>>; 2],
 }
 
 impl Measure for Conversation {
@@ -91,6 +93,7 @@ impl Measure for Conversation {
             scan: StreamScan::new(false),
             picked: Picked::default(),
             stages: self.stages.as_ref().map(|s| s.part()),
+            snapshots: [None, None],
         }
     }
 
@@ -248,8 +251,16 @@ impl WorkerMeasure for Worker {
         }
     }
 
-    fn snapshot(&self) -> Option<Recorder> {
-        Some(self.rec.clone())
+    /// Two buffers used in turn: the one sent two seconds ago is usually no longer held
+    /// by the live view and is overwritten in place (no allocation); else a new one.
+    fn snapshot(&mut self) -> Option<Arc<Recorder>> {
+        self.snapshots.rotate_left(1);
+        let slot = &mut self.snapshots[1];
+        match slot.as_mut().and_then(Arc::get_mut) {
+            Some(r) => r.refresh_from(&self.rec),
+            None => *slot = Some(Arc::new(self.rec.clone())),
+        }
+        slot.clone()
     }
 
     fn finish(self) -> Recorder {

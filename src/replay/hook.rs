@@ -107,7 +107,7 @@ pub trait WorkerMeasure: 'static {
     /// The conversation measures so far, for a live view: called once a second on the
     /// worker's thread when the run is shown live ([`Config::live`](super::Config)), never
     /// on a response's path. `None` (the default): nothing to show.
-    fn snapshot(&self) -> Option<crate::metrics::conversation::Recorder> {
+    fn snapshot(&mut self) -> Option<std::sync::Arc<crate::metrics::conversation::Recorder>> {
         None
     }
     fn finish(self) -> Self::Part;

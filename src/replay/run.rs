@@ -65,8 +65,8 @@ enum Msg<P> {
 fn second_of<W: WorkerMeasure>(w: &Worker<W>, index: usize, live: bool) -> Second {
     let mut second = w.rec.borrow_mut().take_second();
     if live {
-        if let Some(c) = w.measure.borrow().snapshot() {
-            second.conversation.push((index, Arc::new(c)));
+        if let Some(c) = w.measure.borrow_mut().snapshot() {
+            second.conversation.push((index, c));
         }
     }
     second

@@ -20,7 +20,7 @@ use super::rewrite;
 use crate::metrics::Summary;
 use crate::trace::{self, Body, Exchange, ExchangeError};
 use chrono::{DateTime, Utc};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 /// Exchanges kept per worker thread at most.
@@ -109,7 +109,7 @@ impl<W: WorkerMeasure> WorkerMeasure for Worker<W> {
         self.inner.session_end(s, end);
     }
 
-    fn snapshot(&self) -> Option<crate::metrics::conversation::Recorder> {
+    fn snapshot(&mut self) -> Option<Arc<crate::metrics::conversation::Recorder>> {
         self.inner.snapshot()
     }
 

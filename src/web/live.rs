@@ -114,6 +114,7 @@ struct State {
     conv_sent: String,
     /// The conversation measures so far, merged (for live verdicts and downloads).
     conv_summary: Option<summary::Conversation>,
+    conv_merged: Option<crate::metrics::conversation::Recorder>,
     last_failures: u64,
     verdicts: Vec<summary::Verdict>,
     final_summary: Option<Arc<Summary>>,
@@ -473,18 +474,15 @@ fn conversation(st: &mut State, s: &crate::metrics::Second) -> Option<Value> {
     }
     let mut parts = st.conv.iter().flatten();
     let first = parts.next()?;
-    let merged;
-    let all = match parts.next() {
-        None => &**first,
-        Some(second) => {
-            let mut m = (**first).clone();
-            m.merge(second);
-            parts.for_each(|p| m.merge(p));
-            merged = m;
-            &merged
-        }
+    let c = if st.conv.iter().flatten().count() == 1 {
+        first.summary()
+    } else {
+        // merged into a buffer kept from second to second (no allocation once warm)
+        let m = st.conv_merged.get_or_insert_with(|| (**first).clone());
+        m.clone_from(first);
+        parts.for_each(|p| m.merge(p));
+        m.summary()
     };
-    let c = all.summary();
     let mut v = json!({
         "nodes": c.nodes,
         "turns": c.turns,

@@ -38,6 +38,9 @@ pub struct StartForm {
     pub users: Option<String>,
     #[serde(default)]
     pub spawn_rate: Option<String>,
+    /// `closed` (users, the default) or `open` (the recorded arrivals × `multiply`).
+    #[serde(default)]
+    pub workload: Option<String>,
     #[serde(default)]
     pub multiply: Option<String>,
     #[serde(default)]
@@ -47,6 +50,49 @@ pub struct StartForm {
     /// One expression per line.
     #[serde(default)]
     pub thresholds: String,
+}
+
+impl StartForm {
+    /// Checks the load fields and keeps only those of the chosen workload (a closed run
+    /// has users and a spawn rate, an open one a multiplier); the message says what to fix.
+    pub fn check(&mut self) -> Result<(), String> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|x| !x.is_empty())
+        }
+        let whole = |v: &Option<String>, what: &str| -> Result<(), String> {
+            match given(v) {
+                Some(x) if x.parse::<u64>().map_or(true, |n| n < 1) => {
+                    Err(format!("{what} must be a whole number ≥ 1, not `{x}`"))
+                }
+                _ => Ok(()),
+            }
+        };
+        let positive = |v: &Option<String>, what: &str| -> Result<(), String> {
+            match given(v) {
+                Some(x)
+                    if x.parse::<f64>()
+                        .map_or(true, |n| !(n > 0.0 && n.is_finite())) =>
+                {
+                    Err(format!("{what} must be a number > 0, not `{x}`"))
+                }
+                _ => Ok(()),
+            }
+        };
+        match self.workload.as_deref().map(str::trim).unwrap_or("closed") {
+            "" | "closed" => {
+                whole(&self.users, "users")?;
+                positive(&self.spawn_rate, "the spawn rate")?;
+                self.multiply = None;
+            }
+            "open" => {
+                whole(&self.multiply, "the multiplier")?;
+                self.users = None;
+                self.spawn_rate = None;
+            }
+            w => return Err(format!("workload must be `closed` or `open`, not `{w}`")),
+        }
+        positive(&self.speed, "the speed")
+    }
 }
 
 /// A run to start: the form with its files resolved under the listed directories.
@@ -130,10 +176,13 @@ impl Ui {
         if self.current().is_some_and(|l| !l.ended()) {
             return json_error(StatusCode::CONFLICT, "a run is going: stop it first");
         }
-        let form: StartForm = match serde_json::from_slice(body) {
+        let mut form: StartForm = match serde_json::from_slice(body) {
             Ok(f) => f,
             Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("bad form: {e}")),
         };
+        if let Err(e) = form.check() {
+            return json_error(StatusCode::BAD_REQUEST, &e);
+        }
         let (recs, profiles) = self.options();
         if form.recordings.is_empty() {
             return json_error(StatusCode::BAD_REQUEST, "choose at least one recording");
@@ -236,4 +285,68 @@ fn list(dir: &Path, suffix: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(workload: &str, users: &str, spawn: &str, multiply: &str) -> StartForm {
+        let f = |x: &str| (!x.is_empty()).then(|| x.to_string());
+        StartForm {
+            workload: f(workload),
+            users: f(users),
+            spawn_rate: f(spawn),
+            multiply: f(multiply),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_form_keeps_the_fields_of_its_workload_and_names_bad_values() {
+        let mut closed = form("closed", "20", "10", "3");
+        closed.check().unwrap();
+        assert_eq!(
+            (closed.users.as_deref(), closed.multiply.as_deref()),
+            (Some("20"), None)
+        );
+        let mut open = form("open", "20", "10", "3");
+        open.check().unwrap();
+        assert_eq!(
+            (open.users.as_deref(), open.spawn_rate.as_deref()),
+            (None, None)
+        );
+        assert_eq!(open.multiply.as_deref(), Some("3"));
+        for (f, want) in [
+            (
+                form("open", "", "", "0"),
+                "the multiplier must be a whole number ≥ 1, not `0`",
+            ),
+            (
+                form("open", "", "", "1.5"),
+                "the multiplier must be a whole number ≥ 1",
+            ),
+            (
+                form("", "-2", "", ""),
+                "users must be a whole number ≥ 1, not `-2`",
+            ),
+            (
+                form("closed", "5", "0", ""),
+                "the spawn rate must be a number > 0",
+            ),
+            (
+                form("sideways", "", "", ""),
+                "workload must be `closed` or `open`",
+            ),
+        ] {
+            let e = f.clone().check().unwrap_err();
+            assert!(e.starts_with(want), "{f:?}: {e}");
+        }
+        let mut slow = form("open", "", "", "2");
+        slow.speed = Some("0".into());
+        assert!(slow
+            .check()
+            .unwrap_err()
+            .contains("speed must be a number > 0"));
+    }
 }

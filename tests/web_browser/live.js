@@ -3,8 +3,8 @@
 //
 //   node tests/web_browser/live.js UI_URL MOCK_URL OUT_DIR
 //
-// Opens the start page, starts a 20-user run against the mock, waits for charts and tables
-// to fill, raises users 20 → 50 (and checks the mock's own open connections follow), tries
+// Opens the start page (an open workload's multiplier out of range is refused), starts a 20-user run against the mock, waits for charts and tables
+// to fill (the conversation panels mid-run), raises users 20 → 50 (and checks the mock's own open connections follow), tries
 // an out-of-range value, reloads and finds the whole chart history, stops, downloads
 // report.html and opens it offline. Prints one JSON object of what it saw; every request
 // the browser made is in `requests` (the Rust side checks they all went to the UI's host).
@@ -53,6 +53,21 @@ async function main() {
   await page.goto(ui);
   await page.waitForSelector('body[data-ready="1"]', { timeout: 15000 });
   result.recordings = await page.$$eval('#recordings input', (l) => l.map((c) => c.value));
+  // an open workload asks for a multiplier; one out of range is refused with a message,
+  // on the page and by the server (a form posted past the page's own check)
+  await page.check('#w-open');
+  await page.waitForSelector('#f-multiply', { state: 'visible', timeout: 5000 });
+  result.usersHiddenWhenOpen = await page.isHidden('#f-users');
+  await page.fill('#f-target', mock);
+  await page.fill('#f-multiply', '0');
+  await page.click('#b-start');
+  await page.waitForSelector('#start-msg.bad', { timeout: 5000 });
+  result.multiplyError = await page.textContent('#start-msg');
+  result.serverMultiplyError = await page.evaluate((body) => fetch('api/start', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  }).then((r) => r.json().then((j) => r.status + ' ' + j.error)), { recordings: result.recordings.slice(0, 1), target: mock, workload: 'open', multiply: '-3' });
+  await page.check('#w-closed');
+  result.usersShownWhenClosed = await page.isVisible('#f-users');
   // a bad form is refused with the command's own message, no run starts
   await page.fill('#f-target', mock);
   await page.fill('#f-users', '20');
@@ -71,6 +86,10 @@ async function main() {
     const n = await mockConnections();
     return n >= 20 ? n : 0;
   });
+  // the conversation panels fill while the run goes
+  await page.waitForFunction(() => document.querySelectorAll('#conversation h3').length >= 3, null, { timeout: 20000 });
+  result.convMidNote = await page.textContent('#conv-note');
+  result.convMidTitles = await page.$$eval('#conversation h3', (l) => l.map((h) => h.textContent));
   result.rateChartPoints = Number(await page.getAttribute('#c-rate svg', 'data-points'));
   result.endpointRows = await page.$$eval('#endpoints tbody tr', (l) => l.length);
   result.histBins = Number(await page.getAttribute('#c-hist svg', 'data-bins'));
@@ -111,6 +130,11 @@ async function main() {
   result.kpiRequests = await page.textContent('#k-req');
   result.tableRequests = await page.$$eval('#endpoints tbody tr', (l) => l.map((r) => [r.children[0].textContent, r.children[1].textContent, r.children[2].textContent]));
   result.status = await page.textContent('#status');
+  result.convEndNote = await page.textContent('#conv-note');
+  result.convEnd = await page.$$eval('#conversation .card', (cards) => cards.map((c) => [
+    c.querySelector('h3').textContent,
+    Array.from(c.querySelectorAll('tbody tr')).map((r) => [r.children[0].textContent, r.children[1].textContent]),
+  ]));
   const [download] = await Promise.all([
     page.waitForEvent('download'),
     page.click('#downloads a[href="download/report.html"]'),

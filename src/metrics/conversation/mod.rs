@@ -225,13 +225,87 @@ const NODE: usize = 0;
 const SESSION: usize = 1;
 const FIELDS: usize = 2;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct StreamHists {
     responses: u64,
     ttft: Hist,
     gap: Hist,
     events: Hist,
     duration: Hist,
+}
+
+impl Clone for StreamHists {
+    fn clone(&self) -> Self {
+        StreamHists {
+            responses: self.responses,
+            ttft: self.ttft.clone(),
+            gap: self.gap.clone(),
+            events: self.events.clone(),
+            duration: self.duration.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, s: &Self) {
+        self.responses = s.responses;
+        self.ttft.clone_from(&s.ttft);
+        self.gap.clone_from(&s.gap);
+        self.events.clone_from(&s.events);
+        self.duration.clone_from(&s.duration);
+    }
+}
+
+/// What a snapshot copies: `same` says a value already in the buffer is still the
+/// source's (an earlier copy of a histogram only ever recorded into, with as many values).
+trait Copied: Clone {
+    fn same(&self, _source: &Self) -> bool {
+        false
+    }
+}
+
+impl Copied for Hist {
+    fn same(&self, source: &Self) -> bool {
+        self.count() == source.count()
+    }
+}
+
+impl Copied for StreamHists {
+    fn same(&self, source: &Self) -> bool {
+        self.responses == source.responses
+            && self.ttft.same(&source.ttft)
+            && self.gap.same(&source.gap)
+            && self.events.same(&source.events)
+            && self.duration.same(&source.duration)
+    }
+}
+
+/// `dst` becomes a copy of `src`, reusing the histograms it already has; with `earlier`
+/// (`dst` is an earlier copy of the same recorder) those unchanged since are not copied.
+fn copy_map<K: Clone + Eq + std::hash::Hash, V: Copied>(
+    dst: &mut HashMap<K, V>,
+    src: &HashMap<K, V>,
+    earlier: bool,
+) {
+    dst.retain(|k, _| src.contains_key(k));
+    for (k, v) in src {
+        match dst.get_mut(k) {
+            Some(d) if earlier && d.same(v) => {}
+            Some(d) => d.clone_from(v),
+            None => {
+                dst.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn copy_vec<V: Copied>(dst: &mut Vec<V>, src: &[V], earlier: bool) {
+    dst.truncate(src.len());
+    for (d, s) in dst.iter_mut().zip(src) {
+        if !(earlier && d.same(s)) {
+            d.clone_from(s);
+        }
+    }
+    let have = dst.len();
+    dst.extend(src[have..].iter().cloned());
 }
 
 #[derive(Debug, Default, Clone)]
@@ -241,7 +315,7 @@ struct NodeCount {
 }
 
 /// One worker's conversation measures.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Recorder {
     cfg: Arc<Config>,
     issued: Arc<IssuedIds>,
@@ -278,6 +352,91 @@ pub struct Recorder {
     live_paths: paths::Counter,
     recorded_paths: paths::Counter,
     followed: paths::Followed,
+}
+
+impl Clone for Recorder {
+    fn clone(&self) -> Self {
+        Recorder {
+            cfg: self.cfg.clone(),
+            issued: self.issued.clone(),
+            pointers: self.pointers.clone(),
+            picker: self.picker.clone(),
+            nodes: self.nodes.clone(),
+            endpoints: self.endpoints.clone(),
+            endpoint_is_turn: self.endpoint_is_turn.clone(),
+            timings: self.timings.clone(),
+            transitions: self.transitions.clone(),
+            recorded_transitions: self.recorded_transitions.clone(),
+            twin_nodes: self.twin_nodes.clone(),
+            turns: self.turns.clone(),
+            recorded_turns: self.recorded_turns.clone(),
+            streaming: self.streaming.clone(),
+            server_timing: self.server_timing.clone(),
+            server_timing_malformed: self.server_timing_malformed.clone(),
+            fields: self.fields.clone(),
+            divergence: self.divergence.clone(),
+            first_diverged_turn: self.first_diverged_turn.clone(),
+            cross_talk: self.cross_talk.clone(),
+            examples: self.examples.clone(),
+            unresolved: self.unresolved.clone(),
+            sessions: self.sessions.clone(),
+            session_duration: self.session_duration.clone(),
+            live_paths: self.live_paths.clone(),
+            recorded_paths: self.recorded_paths.clone(),
+            followed: self.followed.clone(),
+        }
+    }
+
+    /// A copy that reuses this recorder's histograms.
+    fn clone_from(&mut self, s: &Self) {
+        self.copy(s, false);
+    }
+}
+
+impl Recorder {
+    /// Makes this recorder, an earlier copy of `newer` (or any recorder, with `earlier`
+    /// false), a copy of it: its histograms reused, those `newer` did not add to since
+    /// not even copied (a live view's snapshot each second: only what changed costs).
+    pub fn refresh_from(&mut self, newer: &Recorder) {
+        self.copy(newer, true);
+    }
+
+    fn copy(&mut self, s: &Self, earlier: bool) {
+        self.cfg.clone_from(&s.cfg);
+        self.issued.clone_from(&s.issued);
+        self.pointers.clone_from(&s.pointers);
+        self.picker.clone_from(&s.picker);
+        self.nodes.clone_from(&s.nodes);
+        self.endpoints.clone_from(&s.endpoints);
+        self.endpoint_is_turn.clone_from(&s.endpoint_is_turn);
+        self.timings.clone_from(&s.timings);
+        copy_map(&mut self.transitions, &s.transitions, earlier);
+        copy_map(
+            &mut self.recorded_transitions,
+            &s.recorded_transitions,
+            earlier,
+        );
+        self.twin_nodes.clone_from(&s.twin_nodes);
+        copy_vec(&mut self.turns, &s.turns, earlier);
+        copy_vec(&mut self.recorded_turns, &s.recorded_turns, earlier);
+        copy_map(&mut self.streaming, &s.streaming, earlier);
+        copy_map(&mut self.server_timing, &s.server_timing, earlier);
+        self.server_timing_malformed
+            .clone_from(&s.server_timing_malformed);
+        self.fields.clone_from(&s.fields);
+        self.divergence.clone_from(&s.divergence);
+        self.first_diverged_turn.clone_from(&s.first_diverged_turn);
+        self.cross_talk.clone_from(&s.cross_talk);
+        self.examples.clone_from(&s.examples);
+        self.unresolved.clone_from(&s.unresolved);
+        self.sessions.clone_from(&s.sessions);
+        if !(earlier && self.session_duration.same(&s.session_duration)) {
+            self.session_duration.clone_from(&s.session_duration);
+        }
+        self.live_paths.clone_from(&s.live_paths);
+        self.recorded_paths.clone_from(&s.recorded_paths);
+        self.followed.clone_from(&s.followed);
+    }
 }
 
 impl Recorder {

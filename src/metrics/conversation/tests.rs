@@ -594,3 +594,28 @@ fn a_recorded_twin_with_an_id_is_read_once() {
     let keys: Vec<_> = r.summary().recorded_nodes.into_keys().collect();
     assert_eq!(keys, ["AR→AR", "START→AR"]);
 }
+
+#[test]
+fn a_snapshot_copied_into_a_used_buffer_equals_a_fresh_clone() {
+    let mut r = recorder();
+    let mut s = r.start_session();
+    r.exchange(&mut s, &live(START_EP, 5, node("APK", "t1")));
+    r.exchange(&mut s, &live(CONT, 100, node("CI", "t1")));
+    r.server_timing(b"db;dur=12.5, llm;dur=80");
+    // a buffer that held other figures (more turns, another metric) takes the copy whole
+    let mut buf = r.clone();
+    r.exchange(&mut s, &live(CONT, 200, node("AR", "t1")));
+    buf.exchange(&mut s, &live(CONT, 900, node("GE", "t1")));
+    buf.exchange(&mut s, &live(CONT, 900, node("TC", "t1")));
+    buf.server_timing(b"cache;dur=1");
+    buf.clone_from(&r);
+    assert_eq!(buf.summary(), r.summary());
+    assert_eq!(buf.summary(), r.clone().summary());
+    // an earlier snapshot refreshed: what changed since is copied, the rest kept
+    let mut snap = r.clone();
+    r.exchange(&mut s, &live(CONT, 300, node("TC", "t1")));
+    r.server_timing(b"db;dur=40");
+    assert_ne!(snap.summary(), r.summary());
+    snap.refresh_from(&r);
+    assert_eq!(snap.summary(), r.summary());
+}

@@ -9,7 +9,7 @@
   var meta = null, ended = false, dirty = false, summary = null, failure = null;
   var S = { s: [], rps: [], fails: [], p50: [], p95: [], p99: [], users: [], want: [], lag: [] };
   var markers = [], eps = {}, tot = null, dist = null, fails = null, verdicts = null, paused = false;
-  var conv = null, convDirty = false;
+  var conv = null, convDirty = false, renderMax = 0;
   var sortKey = 3, sortDesc = true, page = 0, PAGE = 50;
 
   function fmtMs(v) {
@@ -242,6 +242,7 @@
   }
 
   function render() {
+    var t0 = performance.now();
     dirty = false;
     kpis();
     status();
@@ -257,6 +258,11 @@
     if (convDirty) { convDirty = false; conversation(); }
     document.body.setAttribute("data-seconds", String(S.s.length));
     document.body.setAttribute("data-users", String(S.users.length ? S.users[S.users.length - 1] : 0));
+    // how long this update took (tests hold it to a bound with 2,000 endpoints)
+    var took = performance.now() - t0;
+    renderMax = Math.max(renderMax, took);
+    document.body.setAttribute("data-render-ms", took.toFixed(1));
+    document.body.setAttribute("data-render-max-ms", renderMax.toFixed(1));
   }
   function later() {
     if (!dirty) { dirty = true; requestAnimationFrame(render); setTimeout(function () { if (dirty) render(); }, 500); }

@@ -23,13 +23,37 @@
     if (o.running) $("to-live").hidden = false;
     document.body.setAttribute("data-ready", "1");
   });
+  function workload() { return $("w-open").checked ? "open" : "closed"; }
+  function showWorkload() {
+    var open = workload() === "open";
+    document.querySelectorAll(".closed-only").forEach(function (n) { n.hidden = open; });
+    document.querySelectorAll(".open-only").forEach(function (n) { n.hidden = !open; });
+  }
+  $("w-closed").addEventListener("change", showWorkload);
+  $("w-open").addEventListener("change", showWorkload);
+  // the server checks the same (and says why): this only saves a round trip
+  function invalid() {
+    var whole = function (id, what) {
+      var v = $(id).value.trim();
+      return v !== "" && !(/^[0-9]+$/.test(v) && Number(v) >= 1) ? what + " must be a whole number ≥ 1, not `" + v + "`" : "";
+    };
+    var positive = function (id, what) {
+      var v = $(id).value.trim();
+      return v !== "" && !(Number(v) > 0 && isFinite(Number(v))) ? what + " must be a number > 0, not `" + v + "`" : "";
+    };
+    if (workload() === "open") return whole("f-multiply", "the multiplier") || positive("f-speed", "the speed");
+    return whole("f-users", "users") || positive("f-spawn", "the spawn rate") || positive("f-speed", "the speed");
+  }
   $("start").addEventListener("submit", function (e) {
     e.preventDefault();
+    var bad = invalid();
+    if (bad) { msg(bad, true); return; }
     var recs = [];
     document.querySelectorAll("#recordings input:checked").forEach(function (c) { recs.push(c.value); });
     var body = {
       recordings: recs, target: $("f-target").value, profile: $("f-profile").value,
-      users: $("f-users").value, spawn_rate: $("f-spawn").value, speed: $("f-speed").value,
+      workload: workload(), users: $("f-users").value, spawn_rate: $("f-spawn").value, multiply: $("f-multiply").value,
+      speed: $("f-speed").value,
       duration: $("f-duration").value, thresholds: $("f-thresholds").value
     };
     $("b-start").disabled = true;
