@@ -510,11 +510,14 @@ fn strip_hist(v: &mut Value) {
     }
 }
 
-/// The final summary for the page: everything but the encoded histograms.
+/// The final summary for the page: everything but the encoded histograms, the series and
+/// the endpoints (the page has them from the seconds, which end equal to them).
 fn trimmed(s: &Summary) -> Value {
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
+        // the per-second frames carry these; with 2,000 endpoints the list alone is ~1 MB
         m.remove("series");
+        m.remove("endpoints");
     }
     strip_hist(&mut v);
     v
