@@ -372,11 +372,11 @@ impl Clone for Recorder {
             recorded_turns: self.recorded_turns.clone(),
             streaming: self.streaming.clone(),
             server_timing: self.server_timing.clone(),
-            server_timing_malformed: self.server_timing_malformed.clone(),
+            server_timing_malformed: self.server_timing_malformed,
             fields: self.fields.clone(),
             divergence: self.divergence.clone(),
             first_diverged_turn: self.first_diverged_turn.clone(),
-            cross_talk: self.cross_talk.clone(),
+            cross_talk: self.cross_talk,
             examples: self.examples.clone(),
             unresolved: self.unresolved.clone(),
             sessions: self.sessions.clone(),
@@ -421,12 +421,11 @@ impl Recorder {
         copy_vec(&mut self.recorded_turns, &s.recorded_turns, earlier);
         copy_map(&mut self.streaming, &s.streaming, earlier);
         copy_map(&mut self.server_timing, &s.server_timing, earlier);
-        self.server_timing_malformed
-            .clone_from(&s.server_timing_malformed);
+        self.server_timing_malformed = s.server_timing_malformed;
         self.fields.clone_from(&s.fields);
         self.divergence.clone_from(&s.divergence);
         self.first_diverged_turn.clone_from(&s.first_diverged_turn);
-        self.cross_talk.clone_from(&s.cross_talk);
+        self.cross_talk = s.cross_talk;
         self.examples.clone_from(&s.examples);
         self.unresolved.clone_from(&s.unresolved);
         self.sessions.clone_from(&s.sessions);
