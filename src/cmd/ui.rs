@@ -65,6 +65,7 @@ fn argv(req: &ui::StartRequest, reports: &std::path::Path) -> Vec<String> {
         ("--users", &f.users),
         ("--spawn-rate", &f.spawn_rate),
         ("--multiply", &f.multiply),
+        ("--rate", &f.rate),
         ("--speed", &f.speed),
         ("--duration", &f.duration),
     ] {

@@ -43,6 +43,9 @@ pub struct StartForm {
     pub workload: Option<String>,
     #[serde(default)]
     pub multiply: Option<String>,
+    /// Sessions per second (`workload` `rate`).
+    #[serde(default)]
+    pub rate: Option<String>,
     #[serde(default)]
     pub speed: Option<String>,
     #[serde(default)]
@@ -83,13 +86,28 @@ impl StartForm {
                 whole(&self.users, "users")?;
                 positive(&self.spawn_rate, "the spawn rate")?;
                 self.multiply = None;
+                self.rate = None;
             }
             "open" => {
                 whole(&self.multiply, "the multiplier")?;
                 self.users = None;
                 self.spawn_rate = None;
+                self.rate = None;
             }
-            w => return Err(format!("workload must be `closed` or `open`, not `{w}`")),
+            "rate" => {
+                positive(&self.rate, "the rate")?;
+                if given(&self.rate).is_none() {
+                    return Err("the rate (sessions/s) is needed for an open run at a rate".into());
+                }
+                self.users = None;
+                self.spawn_rate = None;
+                self.multiply = None;
+            }
+            w => {
+                return Err(format!(
+                    "workload must be `closed`, `open` or `rate`, not `{w}`"
+                ))
+            }
         }
         positive(&self.speed, "the speed")
     }
@@ -336,8 +354,9 @@ mod tests {
             ),
             (
                 form("sideways", "", "", ""),
-                "workload must be `closed` or `open`",
+                "workload must be `closed`, `open` or `rate`",
             ),
+            (form("rate", "", "", ""), "the rate (sessions/s) is needed"),
         ] {
             let e = f.clone().check().unwrap_err();
             assert!(e.starts_with(want), "{f:?}: {e}");

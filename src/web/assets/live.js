@@ -304,6 +304,13 @@
         post({ action: "users", users: $("in-users").value === "" ? null : Number($("in-users").value),
                spawn_rate: $("in-spawn").value === "" ? null : Number($("in-spawn").value), at_once: $("in-at-once").checked });
       });
+    } else if (meta.rate_mode) {
+      $("f-rate").hidden = false;
+      $("in-rate").value = meta.rate;
+      $("f-rate").addEventListener("submit", function (e) {
+        e.preventDefault();
+        post({ action: "rate", rate: Number($("in-rate").value) });
+      });
     } else {
       $("f-multiply").hidden = false;
       $("in-multiply").value = meta.multiply;
@@ -317,7 +324,7 @@
     $("b-stop").addEventListener("click", function () { post({ action: "stop" }); });
   }
   function setEnded() {
-    ["b-users", "b-multiply", "b-pause", "b-resume", "b-stop"].forEach(function (id) { $(id).disabled = true; });
+    ["b-users", "b-multiply", "b-rate", "b-pause", "b-resume", "b-stop"].forEach(function (id) { $(id).disabled = true; });
   }
 
   function connect() {

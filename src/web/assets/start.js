@@ -23,14 +23,14 @@
     if (o.running) $("to-live").hidden = false;
     document.body.setAttribute("data-ready", "1");
   });
-  function workload() { return $("w-open").checked ? "open" : "closed"; }
+  function workload() { return $("w-open").checked ? "open" : $("w-rate").checked ? "rate" : "closed"; }
   function showWorkload() {
-    var open = workload() === "open";
-    document.querySelectorAll(".closed-only").forEach(function (n) { n.hidden = open; });
-    document.querySelectorAll(".open-only").forEach(function (n) { n.hidden = !open; });
+    var w = workload();
+    document.querySelectorAll(".closed-only").forEach(function (n) { n.hidden = w !== "closed"; });
+    document.querySelectorAll(".open-only").forEach(function (n) { n.hidden = w !== "open"; });
+    document.querySelectorAll(".rate-only").forEach(function (n) { n.hidden = w !== "rate"; });
   }
-  $("w-closed").addEventListener("change", showWorkload);
-  $("w-open").addEventListener("change", showWorkload);
+  ["w-closed", "w-open", "w-rate"].forEach(function (id) { $(id).addEventListener("change", showWorkload); });
   // the server checks the same (and says why): this only saves a round trip
   function invalid() {
     var whole = function (id, what) {
@@ -42,6 +42,7 @@
       return v !== "" && !(Number(v) > 0 && isFinite(Number(v))) ? what + " must be a number > 0, not `" + v + "`" : "";
     };
     if (workload() === "open") return whole("f-multiply", "the multiplier") || positive("f-speed", "the speed");
+    if (workload() === "rate") return positive("f-rate", "the rate") || positive("f-speed", "the speed");
     return whole("f-users", "users") || positive("f-spawn", "the spawn rate") || positive("f-speed", "the speed");
   }
   $("start").addEventListener("submit", function (e) {
@@ -53,6 +54,7 @@
     var body = {
       recordings: recs, target: $("f-target").value, profile: $("f-profile").value,
       workload: workload(), users: $("f-users").value, spawn_rate: $("f-spawn").value, multiply: $("f-multiply").value,
+      rate: $("f-rate").value,
       speed: $("f-speed").value,
       duration: $("f-duration").value, thresholds: $("f-thresholds").value
     };
