@@ -232,8 +232,10 @@ if ratios:
     srt = sorted(ratios)
     n = len(srt)
     web_ratio = srt[n // 2] if n % 2 else (srt[n // 2 - 1] + srt[n // 2]) / 2
+    # the target is the page's cost: at most 3 % more CPU per request (a ratio below 1 is
+    # the two runs' noise — the page cannot make the replay cheaper)
     print(f"--web CPU per request, median ratio of {n} pair(s): {web_ratio:.3f} ({100 * (web_ratio - 1):+.1f} %; "
-          f"target within 3 %: {'✅' if abs(web_ratio - 1) <= 0.03 else '❌'})")
+          f"highest pair {srt[-1]:.3f}; target at most 3 % more: {'✅' if web_ratio <= 1.03 else '❌'})")
 for r in rows:
     if "rss_end_mb" in r:
         print(f"{r['tool']}: RSS {r['rss_after_ramp_mb']:.1f} MB 5 s after the ramp, {r['rss_end_mb']:.1f} MB at the end "
