@@ -22,6 +22,7 @@ use super::client::{Client, ClientConfig};
 use super::control::{arrival_at, next_arrival};
 use super::hook::WorkerMeasure;
 use super::plan::Plan;
+use super::run::{until_due, Wake};
 use super::vu::{run_session, Worker};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -62,19 +63,10 @@ pub(super) async fn rate_arrivals<W: WorkerMeasure>(
         }
         let at = arrival_at(&target, n);
         loop {
-            let due = start + at + w.control.paused_total();
-            tokio::select! {
-                _ = w.timer.sleep_until(due) => {
-                    if w.control.is_paused() {
-                        tokio::select! {
-                            _ = w.control.resumed() => {}
-                            _ = w.stop.cancelled() => break 'arrivals,
-                        }
-                        continue;
-                    }
-                    break;
-                }
-                _ = w.control.changed(seen) => {
+            match until_due(w, start, at, seen, &mut tasks).await {
+                Wake::Due => break,
+                Wake::Stopped => break 'arrivals,
+                Wake::Changed => {
                     let before = (target.rate, target.rate_first, target.rate_since);
                     (target, seen) = w.control.target();
                     if (target.rate, target.rate_first, target.rate_since) != before {
@@ -82,8 +74,6 @@ pub(super) async fn rate_arrivals<W: WorkerMeasure>(
                         continue 'arrivals;
                     }
                 }
-                Some(ended) = tasks.join_next(), if !tasks.is_empty() => super::run::surface_panic(ended),
-                _ = w.stop.cancelled() => break 'arrivals,
             }
         }
         let session = order[(n % len) as usize];

@@ -470,6 +470,46 @@ fn spawn_worker<M: Measure>(
         .map_err(Error::Thread)
 }
 
+/// What ended an open arrival's wait ([`until_due`]).
+pub(super) enum Wake {
+    /// The arrival is due: send it.
+    Due,
+    /// The control changed after the generation the caller had seen.
+    Changed,
+    /// The run is stopping.
+    Stopped,
+}
+
+/// Waits until arrival offset `at` (replay time since `start`, paused time added) is due,
+/// holding it while the run is paused; returns early when the control changes after
+/// generation `seen` or the run stops. Finished user tasks are reaped meanwhile, a
+/// panicked one raised ([`surface_panic`]).
+pub(super) async fn until_due<W: WorkerMeasure>(
+    w: &Worker<W>,
+    start: Instant,
+    at: Duration,
+    seen: u64,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Wake {
+    loop {
+        let due = start + at + w.control.paused_total();
+        tokio::select! {
+            _ = w.timer.sleep_until(due) => {
+                if !w.control.is_paused() {
+                    return Wake::Due;
+                }
+                tokio::select! {
+                    _ = w.control.resumed() => {}
+                    _ = w.stop.cancelled() => return Wake::Stopped,
+                }
+            }
+            _ = w.control.changed(seen) => return Wake::Changed,
+            Some(ended) = tasks.join_next(), if !tasks.is_empty() => surface_panic(ended),
+            _ = w.stop.cancelled() => return Wake::Stopped,
+        }
+    }
+}
+
 /// A user task that panicked takes its worker with it (seen as [`Msg::Lost`]), rather
 /// than vanishing from the run unseen.
 pub(super) fn surface_panic<T>(ended: Result<T, tokio::task::JoinError>) {
@@ -753,19 +793,10 @@ async fn open_arrivals<W: WorkerMeasure>(
     let mut list = arrivals(&w.plan, w.speed, target.multiply, Duration::ZERO, assign).into_iter();
     'arrivals: while let Some((n, session, at)) = list.next() {
         loop {
-            let due = start + at + w.control.paused_total();
-            tokio::select! {
-                _ = w.timer.sleep_until(due) => {
-                    if w.control.is_paused() {
-                        tokio::select! {
-                            _ = w.control.resumed() => {}
-                            _ = w.stop.cancelled() => break 'arrivals,
-                        }
-                        continue;
-                    }
-                    break;
-                }
-                _ = w.control.changed(seen) => {
+            match until_due(w, start, at, seen, &mut tasks).await {
+                Wake::Due => break,
+                Wake::Stopped => break 'arrivals,
+                Wake::Changed => {
                     let multiply = target.multiply;
                     (target, seen) = w.control.target();
                     if target.multiply != multiply {
@@ -774,8 +805,6 @@ async fn open_arrivals<W: WorkerMeasure>(
                         continue 'arrivals;
                     }
                 }
-                Some(ended) = tasks.join_next(), if !tasks.is_empty() => surface_panic(ended),
-                _ = w.stop.cancelled() => break 'arrivals,
             }
         }
         // the client is built before the send so its set-up never shows as lag
