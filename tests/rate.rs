@@ -5,7 +5,6 @@
 mod replay_util;
 
 use replay_util::*;
-use reprise::metrics::Summary;
 use reprise::mock::{self, Endpoint};
 use std::path::Path;
 use std::process::Output;
@@ -19,18 +18,6 @@ fn replay(trace: &Path, target: &str, extra: &[&str], report: &Path) -> Output {
         .arg(report)
         .output()
         .unwrap()
-}
-
-fn summary(dir: &Path) -> Summary {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `n` one-turn sessions `s0…`, recorded 1 s apart (the rate, not the recording, spaces them).

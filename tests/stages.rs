@@ -5,7 +5,6 @@
 mod replay_util;
 
 use replay_util::*;
-use reprise::metrics::Summary;
 use reprise::mock;
 use std::path::Path;
 use std::process::Output;
@@ -21,18 +20,6 @@ fn replay(trace: &Path, target: &str, extra: &[&str], report: &Path) -> Output {
         .arg(report)
         .output()
         .unwrap()
-}
-
-fn summary(dir: &Path) -> Summary {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -157,3 +157,17 @@ pub fn write_trace(dir: &Path, exchanges: &[Exchange]) -> PathBuf {
     .unwrap();
     path
 }
+
+/// The `summary.json` a run wrote into report directory `dir`.
+pub fn summary(dir: &Path) -> reprise::metrics::Summary {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// A finished command's stdout, then its stderr, for assertion messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
